@@ -1,0 +1,258 @@
+"""The composition root: builds the objects a command needs from the Config and runs it. The one
+place where concrete classes are chosen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from d24watch.config import Config, SourceConfig, load_config
+from d24watch.dedupe import signature, text_hash
+from d24watch.errors import ConfigError
+from d24watch.match import Matcher
+from d24watch.models import SourceReport
+from d24watch.pipeline import Pipeline, queue_deliveries
+from d24watch.store import Store, iso, parse_iso
+from d24watch.watchlist import Watchlist, load_watchlist
+from d24watch.workers import Workers
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    config: Config
+    watchlist: Watchlist
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def load(cls, config_path: Path) -> App:
+        config = load_config(config_path)
+        return cls(config, load_watchlist(config.watchlist))
+
+    @contextmanager
+    def store(self, *, migrate: bool = False) -> Iterator[Store]:
+        store = Store(self.config.database)
+        try:
+            if migrate:
+                store.migrate()
+            else:
+                store.require_schema()
+            yield store
+        finally:
+            store.close()
+
+    def matcher(self) -> Matcher:
+        return Matcher(self.watchlist)
+
+    # -- init --------------------------------------------------------------------------------
+
+    def init(self) -> tuple[int, int]:
+        """Create or migrate the database and import the seed corpus once: (migrations, seeds)."""
+        with self.store(migrate=True) as store:
+            ran = store.version()
+            imported = 0
+            if store.get_meta("seeds_imported") is None:
+                imported = import_seeds(store, self.matcher(), self.clock())
+            return ran, imported
+
+    # -- poll --------------------------------------------------------------------------------
+
+    def poll(
+        self, only: str | None = None, *, due_only: bool = False, progress: Callable[[SourceReport], None] | None = None
+    ) -> list[SourceReport]:
+        sources = [s for s in self.config.sources if s.enabled and (only is None or s.name == only)]
+        if only is not None and not sources:
+            raise ConfigError(str(self.config.path), "sources", f"no enabled source is named {only!r}")
+        with self.store() as store:
+            now = self.clock()
+            store.sync_sources(((s.name, s.kind, s.url) for s in self.config.sources), now)
+            if due_only:
+                due = set(store.due_sources((s.name for s in sources), now))
+                sources = [s for s in sources if s.name in due]
+            if not sources:
+                return []
+            with Workers(self.config.fetch.extract_workers) as workers:
+                pipeline = Pipeline(self.config, store, self.matcher(), workers, clock=self.clock)
+                return asyncio.run(pipeline.poll(sources, progress))
+
+    def enabled_sources(self) -> list[SourceConfig]:
+        return [s for s in self.config.sources if s.enabled]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def export(self, out: TextIO, since: datetime | None = None) -> int:
+        count = 0
+        with self.store() as store:
+            for row in store.iter_articles(since):
+                out.write(json.dumps(self.article_record(store, row), ensure_ascii=False) + "\n")
+                count += 1
+        return count
+
+    def article_record(self, store: Store, row: dict[str, Any]) -> dict[str, Any]:
+        duplicate_of = row["duplicate_of"]
+        return {
+            "url": row["url"],
+            "canonical_url": row["canonical_url"],
+            "title": row["title"],
+            "source": row["source"],
+            "published": row["published_at"],
+            "fetched_at": row["fetched_at"],
+            "language": row["language"],
+            "text": row["text"],
+            "duplicate_of": store.article_url(duplicate_of) if duplicate_of else None,
+            "entities": self.entities_payload(store.hits_for(row["id"])),
+        }
+
+    def entities_payload(self, hits: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        out = []
+        for entity_id, entity_hits in sorted(hits.items()):
+            entity = self.watchlist.get(entity_id)
+            out.append(
+                {
+                    "id": entity_id,
+                    "label": entity.label if entity else entity_id,
+                    "kind": entity.kind if entity else "topic",
+                    "hits": entity_hits,
+                }
+            )
+        return out
+
+    # -- rematch -----------------------------------------------------------------------------
+
+    def rematch(self, since: datetime | None = None, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Run the current watchlist over stored originals; record and queue entities an article
+        did not match before. Returns (articles read, articles with new entities)."""
+        matcher = self.matcher()
+        read = changed = 0
+        with self.store() as store:
+            batch: list[dict[str, Any]] = []
+
+            def flush() -> None:
+                nonlocal changed
+                now = self.clock()
+                with store.transaction():
+                    for row in batch:
+                        before = store.entities_of(row["id"])
+                        matches = [m for m in matcher.match(row["title"], row["text"]) if m.entity_id not in before]
+                        if not matches:
+                            continue
+                        for m in matches:
+                            store.record_hits(row["id"], row["revision"], m.entity_id, m.hits, now)
+                        if row["source"] != "seed":
+                            queue_deliveries(
+                                store,
+                                self.config.channels,
+                                matcher,
+                                row["id"],
+                                [m.entity_id for m in matches],
+                                "mention",
+                                now,
+                            )
+                        changed += 1
+                batch.clear()
+
+            for row in list(store.iter_articles(since, originals_only=True)):
+                batch.append(row)
+                read += 1
+                if len(batch) >= 200:
+                    flush()
+                    if progress:
+                        progress(read)
+            flush()
+        return read, changed
+
+
+SEED_PREFIX = "urn:d24watch:seed:"
+
+
+def seed_documents() -> list[tuple[str, str]]:
+    """(name, text) of the bundled seed corpus, in order."""
+    folder = resources.files("d24watch") / "seeds"
+    return sorted(
+        (p.name.removesuffix(".txt"), p.read_text(encoding="utf-8"))
+        for p in folder.iterdir()
+        if p.name.endswith(".txt")
+    )
+
+
+def _seed_title(text: str) -> str:
+    for line in text.splitlines():
+        clean = line.strip().strip("#*").strip()
+        if len(clean) > 30 and not clean.startswith(("URL:", "Submission", "http")):
+            return clean[:300]
+    return ""
+
+
+def import_seeds(store: Store, matcher: Matcher, now: datetime) -> int:
+    """Store the seed documents as already seen: they dedupe later reprints and never alert."""
+    count = 0
+    with store.transaction():
+        for name, raw in seed_documents():
+            url = SEED_PREFIX + name
+            if store.seen_item("seed", url, None) is not None:
+                continue
+            text = raw.strip()
+            title = _seed_title(text)
+            row = {
+                "source": "seed",
+                "url": url,
+                "canonical_url": url,
+                "guid": name,
+                "title": title,
+                "author": None,
+                "published_at": None,
+                "fetched_at": iso(now),
+                "language": "en",
+                "text": text,
+                "text_hash": text_hash(text),
+            }
+            article_id = store.insert_article(row, signature(text))
+            for match in matcher.match(title, text):
+                store.record_hits(article_id, 1, match.entity_id, match.hits, now)
+            count += 1
+        store.set_meta("seeds_imported", iso(now) or "")
+    return count
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = parse_iso(value)
+    except ValueError:
+        raise ConfigError("--since", "", f"{value!r} is not an ISO date or time (e.g. 2024-05-01)") from None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def print_reports(reports: list[SourceReport], out: TextIO = sys.stdout) -> None:
+    for report in reports:
+        out.write(summary_line(report) + "\n")
+
+
+def summary_line(report: SourceReport) -> str:
+    if not report.ok:
+        return f"{report.name}: failed: {report.error}"
+    if report.not_modified:
+        return f"{report.name}: unchanged (304)"
+    parts = [f"{report.new} new", f"{report.duplicates} duplicate{'s' if report.duplicates != 1 else ''}"]
+    if report.revisions:
+        parts.append(f"{report.revisions} revised")
+    if report.page_errors:
+        parts.append(f"{report.page_errors} page{'s' if report.page_errors != 1 else ''} kept from the feed")
+    line = f"{report.name}: " + ", ".join(parts)
+    if report.matched_entities:
+        line += f"; matched {', '.join(report.matched_entities)}"
+    return line

@@ -1,0 +1,253 @@
+"""Argument parsing only: each sub-command calls into app and turns errors into one sentence on
+stderr and the exit status SPEC section 2 gives."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from d24watch import __version__
+from d24watch.app import App, parse_since, summary_line
+from d24watch.config import ConfigErrors, load_config, redact, resolve_config_path
+from d24watch.errors import ConfigError, D24WatchError, StorageError
+from d24watch.logs import setup_logging
+from d24watch.models import SourceReport
+from d24watch.watchlist import load_watchlist
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"d24watch: {message} (see d24watch --help)\n")
+        raise SystemExit(EXIT_CONFIG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $D24WATCH_CONFIG or config/d24watch.toml)",
+    )
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="verbose logs and tracebacks")
+    parser = _Parser(
+        prog="d24watch", description="Media monitoring for Directive 24 and Vietnamese detainees.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"d24watch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    add("init", "create or migrate the database and import the seed corpus")
+    poll = add("poll", "poll every enabled source now, store and match, deliver immediate alerts")
+    poll.add_argument("--source", metavar="NAME", help="poll only this source")
+    add("deliver", "retry pending deliveries whose back-off has passed")
+    digest = add("digest", "send one digest of everything matched and not yet digested")
+    digest.add_argument("--dry-run", action="store_true", help="print the plain-text digest; mark nothing")
+    add("run", "the daemon: sources on their intervals, the digest on its schedule, /healthz and /metrics")
+    add("status", "a table of sources and deliveries")
+    search = add("search", "full-text search of the stored corpus, newest first")
+    search.add_argument("query", nargs="+", help="words to find (diacritics and case are ignored)")
+    search.add_argument("--limit", type=int, default=20)
+    export = add("export", "stored articles as JSON Lines on stdout, oldest first")
+    export.add_argument("--since", metavar="ISO", help="only articles fetched since this date")
+    rematch = add("rematch", "run the current watchlist over stored articles and alert new entities")
+    rematch.add_argument("--since", metavar="ISO", help="only articles fetched since this date")
+    add("check-config", "validate the config and the watchlist")
+    add("demo", "a full cycle on bundled sample feeds served on loopback, with no network")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    config_path = resolve_config_path(getattr(args, "config", None))
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args, config_path, debug)
+    except ConfigErrors as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"d24watch: config error: {redact(str(problem))}\n")
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        sys.stderr.write(f"d24watch: config error: {redact(str(exc))}\n")
+        return EXIT_CONFIG
+    except StorageError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"d24watch: {redact(str(exc))}\n")
+        return EXIT_FAILED
+    except D24WatchError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"d24watch: {redact(str(exc))}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("d24watch: interrupted\n")
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        sys.stderr.write(
+            f"d24watch: unexpected error: {redact(type(exc).__name__ + ': ' + str(exc))} (run with --debug for details)\n"
+        )
+        return EXIT_FAILED
+
+
+def _app(config_path: Path, debug: bool, level: str = "warning") -> App:
+    app = App.load(config_path)
+    setup_logging(app.config.log_format, level if not debug else "debug", debug=debug)
+    return app
+
+
+def cmd_init(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    version, seeds = app.init()
+    print(f"database {app.config.database} at schema version {version}; {seeds} seed documents imported")
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+
+    def progress(report: SourceReport) -> None:
+        print(summary_line(report), flush=True)
+
+    reports = app.poll(args.source, progress=progress)
+    failed = sum(1 for r in reports if not r.ok)
+    new = sum(r.new for r in reports)
+    print(f"polled {len(reports)} sources: {new} new articles, {failed} sources failed")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    with app.store() as store:
+        rows = {r["name"]: r for r in store.source_rows()}
+        counts = store.delivery_counts()
+        articles = store.count("articles", "duplicate_of IS NULL")
+        duplicates = store.count("articles", "duplicate_of IS NOT NULL")
+    header = ("source", "last success", "last error", "items", "next poll")
+    table = [header]
+    for source in app.config.sources:
+        row = rows.get(source.name, {})
+        error = row.get("last_error") or ""
+        if error and row.get("consecutive_errors"):
+            error = f"{error} (x{row['consecutive_errors']})"
+        elif error:
+            error = ""
+        state = "" if source.enabled else " (disabled)"
+        table.append(
+            (
+                source.name + state,
+                row.get("last_success_at") or "never",
+                redact(error)[:70],
+                str(row.get("items_seen", 0)),
+                row.get("next_check_at") or "now",
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    print(
+        f"\n{articles} articles, {duplicates} duplicates; deliveries: "
+        f"{counts.get('sent', 0)} sent, {counts.get('pending', 0)} pending"
+    )
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    with app.store() as store:
+        rows = store.search(" ".join(args.query), limit=args.limit)
+    for row in rows:
+        when = (row["published_at"] or row["fetched_at"] or "")[:10]
+        print(f"{when}  {row['title'] or '(untitled)'}\n    {row['url']}\n    {row['excerpt']}")
+    if not rows:
+        print("no matches", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    count = app.export(sys.stdout, parse_since(args.since))
+    if sys.stderr.isatty():
+        print(f"exported {count} articles", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    since = parse_since(args.since)
+
+    def progress(done: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{done} articles read", end="", file=sys.stderr, flush=True)
+
+    read, changed = app.rematch(since, progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"rematched {read} articles: {changed} with entities they did not match before")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    problems: list[ConfigError] = []
+    config = None
+    try:
+        config = load_config(config_path)
+    except ConfigErrors as exc:
+        problems.extend(exc.problems)
+    except ConfigError as exc:
+        problems.append(exc)
+    watchlist_path = config.watchlist if config else None
+    if watchlist_path is not None:
+        try:
+            watchlist = load_watchlist(watchlist_path)
+        except ConfigErrors as exc:
+            problems.extend(exc.problems)
+        except ConfigError as exc:
+            problems.append(exc)
+    for problem in problems:
+        sys.stderr.write(f"d24watch: config error: {redact(str(problem))}\n")
+    if problems:
+        return EXIT_CONFIG
+    assert config is not None
+    print(
+        f"{config_path}: valid: {len(config.sources)} sources ({sum(s.enabled for s in config.sources)} enabled), "
+        f"{len(config.channels)} channels ({', '.join(f'{c.name}:{c.mode}' for c in config.channels)}), "
+        f"{len(watchlist.entities)} watchlist entities"
+    )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
+    "init": cmd_init,
+    "poll": cmd_poll,
+    "status": cmd_status,
+    "search": cmd_search,
+    "export": cmd_export,
+    "rematch": cmd_rematch,
+    "check-config": cmd_check_config,
+}
+
+
+def _not_yet(name: str) -> Callable[[argparse.Namespace, Path, bool], int]:
+    def handler(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+        sys.stderr.write(f"d24watch: `{name}` is not available in this version\n")
+        return EXIT_FAILED
+
+    return handler
+
+
+for _name in ("deliver", "digest", "run", "demo"):
+    COMMANDS.setdefault(_name, _not_yet(_name))
+
+logging.captureWarnings(True)

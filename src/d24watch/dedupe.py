@@ -1,0 +1,109 @@
+"""What counts as new: canonical URLs, text hashes and MinHash signatures over word 5-shingles
+with LSH band keys. Pure: the index itself lives in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from d24watch.text import folded_tokens
+
+TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "cmpid"})
+PERMUTATIONS = 128
+BANDS, ROWS = 32, 4  # candidate threshold about (1/32) ** (1/4) = 0.42; the decision is made after
+SHINGLE = 5
+MIN_SHINGLES = 8  # below this a near-duplicate estimate means little; exact hashes still apply
+_PRIME = np.uint64((1 << 61) - 1)
+_rng = np.random.RandomState(20240301)
+_A = _rng.randint(1, 1 << 32, size=PERMUTATIONS, dtype=np.uint64)
+_B = _rng.randint(0, 1 << 32, size=PERMUTATIONS, dtype=np.uint64)
+
+
+def canonical_url(url: str) -> str:
+    """Scheme and host lower-cased, default port, fragment and tracking parameters removed,
+    the remaining query sorted; an empty path becomes `/`."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    if port and not (scheme == "http" and port == 80) and not (scheme == "https" and port == 443):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
+    ]
+    query.sort()
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def text_hash(text: str) -> str:
+    """Equal for texts with the same words, whatever their case, marks, spacing or punctuation."""
+    return hashlib.sha256(" ".join(folded_tokens(text)).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    values: np.ndarray  # PERMUTATIONS uint32 minimum hashes
+    shingles: int  # how many distinct shingles the text has
+
+    def to_bytes(self) -> bytes:
+        return self.values.astype("<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, shingles: int) -> Signature:
+        return cls(np.frombuffer(blob, dtype="<u4").astype(np.uint32), shingles)
+
+    @property
+    def usable(self) -> bool:
+        return self.shingles >= MIN_SHINGLES
+
+
+def signature(text: str) -> Signature:
+    words = folded_tokens(text)
+    if len(words) < SHINGLE:
+        shingles = {" ".join(words)} if words else set()
+    else:
+        shingles = {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    if not shingles:
+        return Signature(np.full(PERMUTATIONS, 0xFFFFFFFF, dtype=np.uint32), 0)
+    hashed = np.fromiter((zlib.crc32(s.encode()) for s in shingles), dtype=np.uint64, count=len(shingles))
+    mixed = (np.outer(_A, hashed) + _B[:, None]) % _PRIME
+    return Signature((mixed.min(axis=1) & np.uint64(0xFFFFFFFF)).astype(np.uint32), len(shingles))
+
+
+def band_keys(sig: Signature) -> list[int]:
+    """One signed 64-bit key per LSH band: texts sharing any key are candidates."""
+    raw = sig.values.astype("<u4")
+    keys = []
+    for band in range(BANDS):
+        chunk = raw[band * ROWS : (band + 1) * ROWS].tobytes()
+        digest = hashlib.blake2b(bytes([band]) + chunk, digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "big", signed=True))
+    return keys
+
+
+def similarity(a: Signature, b: Signature) -> float:
+    """Estimated Jaccard similarity of the two texts' shingle sets."""
+    return float(np.count_nonzero(a.values == b.values)) / PERMUTATIONS
+
+
+def containment(new: Signature, old: Signature) -> float:
+    """Estimated share of `new`'s shingles found in `old` (a reprint cut from a longer original)."""
+    j = similarity(new, old)
+    if not new.shingles:
+        return 0.0
+    return min(1.0, j / (1 + j) * (new.shingles + old.shingles) / new.shingles)
+
+
+def is_near_duplicate(new: Signature, old: Signature, threshold: float) -> bool:
+    return similarity(new, old) >= threshold or containment(new, old) >= threshold

@@ -1,0 +1,1 @@
+"""Deliveries: the outbox rules, and one module per channel."""

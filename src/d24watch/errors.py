@@ -1,0 +1,55 @@
+"""The error hierarchy: expected failures are ours, anything else is a bug.
+
+D24WatchError
+├── ConfigError            bad config or watchlist (exit 2); names the file and key
+├── StorageError           the database cannot be opened or written (exit 1)
+├── SourceError(url)       one source or page failed; recorded, the cycle goes on
+│   ├── FetchError         network, HTTP status, size cap, address guard, redirects
+│   └── ParseError         a body that is not a feed or not a page
+└── DeliveryError          a channel did not accept a delivery; retried later
+"""
+
+from __future__ import annotations
+
+
+class D24WatchError(Exception):
+    """Base of every error d24watch expects and reports in one sentence."""
+
+
+class ConfigError(D24WatchError):
+    """The configuration or the watchlist is invalid."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path, self.key, self.problem = path, key, problem
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(where + problem)
+
+
+class StorageError(D24WatchError):
+    """The database cannot be used."""
+
+
+class SourceError(D24WatchError):
+    """A source (feed, listing page or article page) could not be used."""
+
+    def __init__(self, url: str, message: str, *, retry_after_s: float | None = None) -> None:
+        self.url = url
+        self.message = message
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{url}: {message}")
+
+
+class FetchError(SourceError):
+    """The HTTP exchange failed or was refused."""
+
+
+class ParseError(SourceError):
+    """The body could not be understood."""
+
+
+class DeliveryError(D24WatchError):
+    """A channel refused or did not answer."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

@@ -1,0 +1,169 @@
+"""Feed and listing-page bytes to plain values. Pure; the only feedparser import. Runs in worker
+processes, so a pathological document costs a worker's memory, never the daemon's."""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.html
+
+from d24watch.errors import ParseError
+from d24watch.models import FeedEntry, ParsedFeed
+
+_ENTITY_DECL = re.compile(rb"<\s*!\s*ENTITY", re.IGNORECASE)
+_ENTITY_DECL_UTF16 = ("<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
+_TAGS = re.compile(r"<[^>]+>")
+_NOT_ARTICLE = re.compile(
+    r"/(tag|tags|category|categories|author|authors|topic|topics|page|search|login|subscribe|about|contact|"
+    r"feed|rss|video|videos|gallery|photos)(/|$)",
+    re.IGNORECASE,
+)
+
+feedparser.SANITIZE_HTML = True
+feedparser.RESOLVE_RELATIVE_URIS = True
+
+
+def declares_entities(body: bytes) -> bool:
+    """True when the document declares XML entities: never expanded, so refused outright."""
+    return bool(_ENTITY_DECL.search(body)) or any(p in body for p in _ENTITY_DECL_UTF16)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment, paragraphs on their own lines."""
+    if not fragment or "<" not in fragment:
+        return html.unescape(fragment or "").strip()
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, lxml.etree.ParserError):
+        return html.unescape(_TAGS.sub(" ", fragment)).strip()
+    for br in root.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    for block in root.iter("p", "div", "li", "h1", "h2", "h3", "h4", "blockquote"):
+        block.tail = "\n" + (block.tail or "")
+    text = root.text_content()
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _when(entry: Any, *keys: str) -> datetime | None:
+    for key in keys:
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _entry_text(entry: Any) -> str:
+    contents = entry.get("content") or []
+    best = max((c.get("value", "") for c in contents), key=len, default="")
+    summary = entry.get("summary", "") or ""
+    return html_to_text(best if len(best) >= len(summary) else summary)
+
+
+def looks_like_feed(body: bytes) -> bool:
+    head = body[:2048].lstrip().lower()
+    return head.startswith((b"<?xml", b"<rss", b"<feed", b"<rdf")) or (
+        head.startswith(b"{") and b"jsonfeed.org" in body[:4096]
+    )
+
+
+def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
+    """Parse an RSS 0.9x-2.0, RSS 1.0, Atom or JSON Feed document."""
+    if not body.strip():
+        raise ParseError(url, "empty body")
+    if declares_entities(body):
+        raise ParseError(url, "the document declares XML entities, which are never expanded")
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    entries = parsed.get("entries") or []
+    if not entries and not parsed.get("version"):
+        lowered = body[:1024].lower()
+        if b"<html" in lowered or b"<!doctype html" in lowered:
+            raise ParseError(url, "not a feed: the answer is an HTML page")
+        problem = parsed.get("bozo_exception")
+        raise ParseError(url, f"not a feed ({_first_line(problem) if problem else 'no feed elements found'})")
+    out: list[FeedEntry] = []
+    for entry in entries:
+        link = entry.get("link") or None
+        if link:
+            link = urljoin(url, link.strip())
+            if urlsplit(link).scheme not in ("http", "https"):
+                link = None
+        title = html_to_text(entry.get("title", "") or "")
+        guid = entry.get("id") or None
+        updated = entry.get("updated") or None
+        out.append(
+            FeedEntry(
+                guid=str(guid)[:2000] if guid else None,
+                link=link,
+                title=title[:1000],
+                summary=_entry_text(entry),
+                published_at=_when(entry, "published_parsed", "updated_parsed", "created_parsed"),
+                updated_marker=str(updated)[:200] if updated else None,
+                author=(entry.get("author") or None),
+            )
+        )
+    feed = parsed.get("feed", {})
+    ttl = feed.get("ttl")
+    return ParsedFeed(
+        title=html_to_text(feed.get("title", "") or ""),
+        entries=tuple(out),
+        ttl_s=int(ttl) * 60 if isinstance(ttl, str) and ttl.isdigit() else None,
+    )
+
+
+def _first_line(exc: object) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def article_links(body: bytes, url: str, limit: int = 300) -> list[tuple[str, str]]:
+    """(link, anchor text) of article-like links on a listing page: same site, a path that reads
+    like an article (a long slug, a numeric id or .html), not a tag, author or section page."""
+    try:
+        root = lxml.html.document_fromstring(body)
+    except (ValueError, lxml.etree.ParserError) as exc:
+        raise ParseError(url, f"not an HTML page ({_first_line(exc)})") from None
+    site = _site(urlsplit(url).hostname or "")
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
+            continue
+        link = urljoin(url, href).split("#", 1)[0]
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or _site(parts.hostname or "") != site:
+            continue
+        if link in seen or link.rstrip("/") == url.rstrip("/") or not _article_like(parts.path):
+            continue
+        seen.add(link)
+        out.append((link, " ".join(anchor.text_content().split())[:500]))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _site(host: str) -> str:
+    host = host.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def _article_like(path: str) -> bool:
+    if _NOT_ARTICLE.search(path):
+        return False
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last.endswith((".html", ".htm", ".php", ".aspx", ".vnp", ".epi", ".ldo")):
+        return len(last) > 8
+    digits = sum(ch.isdigit() for ch in last)
+    return (last.count("-") >= 3 and len(last) >= 20) or digits >= 5

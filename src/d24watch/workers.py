@@ -1,0 +1,53 @@
+"""A pool of worker processes for the CPU-bound, memory-hungry stages (parsing, extraction), so
+the daemon's own memory stays flat and fetching never waits on extraction."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+from typing import Any, TypeVar
+
+from d24watch.errors import ParseError
+
+T = TypeVar("T")
+TASKS_PER_CHILD = 400  # a worker is replaced after this many tasks: whatever a page leaked goes with it
+
+
+class Workers:
+    def __init__(self, size: int = 0) -> None:
+        self.size = size if size > 0 else max(1, os.cpu_count() or 1)
+        self._pool: Executor | None = None
+
+    def _start(self) -> Executor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["d24watch.extract", "d24watch.parse"])
+        return ProcessPoolExecutor(self.size, mp_context=context, max_tasks_per_child=TASKS_PER_CHILD)
+
+    async def run(self, url: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` in a worker; a worker that dies is reported as that document's error."""
+        if self._pool is None:
+            self._pool = self._start()
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            raise ParseError(url, "the worker processing this document died (out of memory?)") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
