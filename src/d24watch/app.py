@@ -186,24 +186,28 @@ def seed_documents() -> list[tuple[str, str]]:
     )
 
 
-def _seed_title(text: str) -> str:
-    for line in text.splitlines():
-        clean = line.strip().strip("#*").strip()
-        if len(clean) > 30 and not clean.startswith(("URL:", "Submission", "http")):
-            return clean[:300]
-    return ""
+def _seed_titles() -> dict[str, str]:
+    """Titles of the seed documents, from the table in the bundled seeds/README.md."""
+    readme = (resources.files("d24watch") / "seeds" / "README.md").read_text(encoding="utf-8")
+    titles = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].endswith(".txt"):
+            titles[cells[0].removesuffix(".txt")] = cells[1]
+    return titles
 
 
 def import_seeds(store: Store, matcher: Matcher, now: datetime) -> int:
     """Store the seed documents as already seen: they dedupe later reprints and never alert."""
     count = 0
+    titles = _seed_titles()
     with store.transaction():
         for name, raw in seed_documents():
             url = SEED_PREFIX + name
             if store.seen_item("seed", url, None) is not None:
                 continue
             text = raw.strip()
-            title = _seed_title(text)
+            title = titles.get(name, name)
             row = {
                 "source": "seed",
                 "url": url,

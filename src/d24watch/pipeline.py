@@ -150,6 +150,7 @@ class Pipeline:
         items: list[Item] = []
         seen_guids: set[str] = set()
         seen_urls: set[str] = set()
+        planned: set[str] = set()  # canonical URLs of this batch's new items
         for entry in entries:
             if not entry.link and not entry.guid and not entry.title and not entry.summary:
                 continue
@@ -171,9 +172,11 @@ class Pipeline:
                     items.append(Item(entry, url, canonical, "revise", known=known))
                 continue
             original = self.store.by_canonical(canonical)
-            if original is not None:
+            if original is not None or canonical in planned:
+                # A copy of an item earlier in this batch is resolved once that one is stored.
                 items.append(Item(entry, url, canonical, "duplicate", known=original))
             else:
+                planned.add(canonical)
                 items.append(Item(entry, url, canonical, "new"))
         return items
 
@@ -223,9 +226,10 @@ class Pipeline:
         outcome = Outcome()
         for item in items:
             if item.action == "duplicate":
-                assert item.known is not None
-                self._store_duplicate(source, item, item.known.id, "url")
-                outcome.duplicates += 1
+                original = item.known or self.store.by_canonical(item.canonical)
+                if original is not None:
+                    self._store_duplicate(source, item, original.id, "url")
+                    outcome.duplicates += 1
             elif item.action == "new":
                 self._store_new(source, item, outcome)
             else:
