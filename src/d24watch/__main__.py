@@ -1,7 +1,8 @@
-"""`python -m d24watch`."""
+"""`python -m d24watch`. The guard matters: worker processes import this module again."""
 
 import sys
 
 from d24watch.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

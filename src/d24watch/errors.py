@@ -38,6 +38,10 @@ class SourceError(D24WatchError):
         self.retry_after_s = retry_after_s
         super().__init__(f"{url}: {message}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in worker processes: pickled back with its fields, not only its message.
+        return (_rebuild_source_error, (type(self), self.url, self.message, self.retry_after_s))
+
 
 class FetchError(SourceError):
     """The HTTP exchange failed or was refused."""
@@ -53,3 +57,7 @@ class DeliveryError(D24WatchError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
+
+
+def _rebuild_source_error(cls: type[SourceError], url: str, message: str, retry_after_s: float | None) -> SourceError:
+    return cls(url, message, retry_after_s=retry_after_s)

@@ -93,8 +93,12 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
             raise ParseError(url, "not a feed: the answer is an HTML page")
         problem = parsed.get("bozo_exception")
         raise ParseError(url, f"not a feed ({_first_line(problem) if problem else 'no feed elements found'})")
+    usable = [e for e in entries if e.get("link") or e.get("id") or e.get("title") or e.get("summary")]
+    if not usable and parsed.get("bozo"):
+        # Malformed XML that yielded nothing usable; well-formed feeds with no items are fine.
+        raise ParseError(url, f"not a feed: malformed XML ({_first_line(parsed.get('bozo_exception'))})")
     out: list[FeedEntry] = []
-    for entry in entries:
+    for entry in usable:
         link = entry.get("link") or None
         if link:
             link = urljoin(url, link.strip())
