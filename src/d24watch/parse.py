@@ -53,7 +53,7 @@ def html_to_text(fragment: str) -> str:
 
 def _when(entry: Any, *keys: str) -> datetime | None:
     for key in keys:
-        value = entry.get(key)
+        value = dict.get(entry, key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)
@@ -106,7 +106,8 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
                 link = None
         title = html_to_text(entry.get("title", "") or "")
         guid = entry.get("id") or None
-        updated = entry.get("updated") or None
+        # dict.get: feedparser's own get() maps a missing `updated` to `published`, with a warning.
+        updated = dict.get(entry, "updated") or None
         out.append(
             FeedEntry(
                 guid=str(guid)[:2000] if guid else None,
