@@ -23,7 +23,9 @@ def write_config(folder: Path, sources: str, *, watchlist: str | None = None, ex
     """A config in `folder` with the given [[sources]] text, private addresses allowed (the tests'
     servers are on loopback) and the shipped watchlist unless another is given."""
     wl = folder / "watchlist.toml"
-    wl.write_text(watchlist if watchlist is not None else (ROOT / "config" / "watchlist.toml").read_text("utf-8"), "utf-8")
+    wl.write_text(
+        watchlist if watchlist is not None else (ROOT / "config" / "watchlist.toml").read_text("utf-8"), "utf-8"
+    )
     path = folder / "d24watch.toml"
     path.write_text(
         textwrap.dedent(

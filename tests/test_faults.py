@@ -18,7 +18,9 @@ from tests.prose import prose
 from tests.server import LocalServer, gzip_bomb, raw, redirect, stall
 
 ENTITY_BOMB = (
-    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + b"x" * 8000 + b'">]><rss version="2.0"><channel>'
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "'
+    + b"x" * 8000
+    + b'">]><rss version="2.0"><channel>'
     + b"<item><title>&a;&a;&a;&a;&a;&a;&a;&a;</title></item>" * 2000
     + b"</channel></rss>"
 )

@@ -179,7 +179,9 @@ def test_matching_scales_with_an_automaton(tmp_path: Path) -> None:
     """A watchlist of 2,000 generated names compiles and still matches exactly the right one."""
     lines = []
     for i in range(2000):
-        lines.append(f'[[entity]]\nid = "p{i}"\nlabel = "Person {i}"\nkind = "person"\nterms = ["Alpha{i} Beta{i} Gamma{i}"]\n')
+        lines.append(
+            f'[[entity]]\nid = "p{i}"\nlabel = "Person {i}"\nkind = "person"\nterms = ["Alpha{i} Beta{i} Gamma{i}"]\n'
+        )
     path = tmp_path / "big.toml"
     path.write_text("\n".join(lines))
     matcher = Matcher(load_watchlist(path))
@@ -190,7 +192,11 @@ def test_matching_scales_with_an_automaton(tmp_path: Path) -> None:
 # -- properties ----------------------------------------------------------------------------
 
 vietnamese = st.text(
-    alphabet=st.sampled_from(list("aăâbcdđeêghiklmnoôơpqrstuưvxyAĂÂĐÊÔƠƯàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ .,;-’'\n0123456789\u0300\u0301\u0303\u0309\u0323")),
+    alphabet=st.sampled_from(
+        list(
+            "aăâbcdđeêghiklmnoôơpqrstuưvxyAĂÂĐÊÔƠƯàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ .,;-’'\n0123456789\u0300\u0301\u0303\u0309\u0323"
+        )
+    ),
     max_size=200,
 )
 
@@ -201,7 +207,7 @@ def test_tokens_keep_offsets_true_to_the_original_text(text: str) -> None:
     for token in tokenize(text):
         piece = text[token.start : token.end]
         assert fold_word(piece) == token.folded
-        assert token.folded and token.folded.isascii() or not piece.isascii()
+        assert (token.folded and token.folded.isascii()) or not piece.isascii()
 
 
 @settings(max_examples=300, deadline=None)

@@ -175,7 +175,11 @@ def test_a_failing_source_is_recorded_backed_off_and_the_cycle_goes_on(
 def test_item_links_to_private_addresses_are_refused(tmp_path: Path, server: LocalServer, capsys: Any) -> None:
     """With private addresses not allowed, the config's own feed URL is fetched but an item link
     to loopback is refused and never requested."""
-    server.serve("/feed", rss([{"title": "Inside", "link": server.url("/secret"), "description": "feed text"}]), "application/rss+xml")
+    server.serve(
+        "/feed",
+        rss([{"title": "Inside", "link": server.url("/secret"), "description": "feed text"}]),
+        "application/rss+xml",
+    )
     server.serve("/secret", "internal")
     config = write_config(tmp_path, feed_source("Local", server.url("/feed")), fetch="")
     text = config.read_text().replace("allow_private_addresses = true", "allow_private_addresses = false")
