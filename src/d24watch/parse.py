@@ -82,9 +82,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         raise ParseError(url, "empty body")
     if declares_entities(body):
         raise ParseError(url, "the document declares XML entities, which are never expanded")
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    headers = {"content-location": url, "content-type": content_type or "application/xml"}
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     entries = parsed.get("entries") or []
     if not entries and not parsed.get("version"):
@@ -94,7 +92,8 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         problem = parsed.get("bozo_exception")
         raise ParseError(url, f"not a feed ({_first_line(problem) if problem else 'no feed elements found'})")
     usable = [e for e in entries if e.get("link") or e.get("id") or e.get("title") or e.get("summary")]
-    if not usable and parsed.get("bozo"):
+    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    if not usable and parsed.get("bozo") and not isinstance(parsed.get("bozo_exception"), benign):
         # Malformed XML that yielded nothing usable; well-formed feeds with no items are fine.
         raise ParseError(url, f"not a feed: malformed XML ({_first_line(parsed.get('bozo_exception'))})")
     out: list[FeedEntry] = []
