@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from d24watch import __version__
 from d24watch.app import App, parse_since, summary_line
@@ -18,6 +19,7 @@ from d24watch.models import SourceReport
 from d24watch.watchlist import load_watchlist
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -198,28 +200,26 @@ def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int
     return EXIT_OK
 
 
-def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
-    problems: list[ConfigError] = []
-    config = None
+def _collect(load: Callable[[Path], T], path: Path, problems: list[ConfigError]) -> T | None:
+    """`load(path)`, or None with its problems added to `problems`."""
     try:
-        config = load_config(config_path)
+        return load(path)
     except ConfigErrors as exc:
         problems.extend(exc.problems)
     except ConfigError as exc:
         problems.append(exc)
-    watchlist_path = config.watchlist if config else None
-    if watchlist_path is not None:
-        try:
-            watchlist = load_watchlist(watchlist_path)
-        except ConfigErrors as exc:
-            problems.extend(exc.problems)
-        except ConfigError as exc:
-            problems.append(exc)
+    return None
+
+
+def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    problems: list[ConfigError] = []
+    config = _collect(load_config, config_path, problems)
+    watchlist = _collect(load_watchlist, config.watchlist, problems) if config else None
     for problem in problems:
         sys.stderr.write(f"d24watch: config error: {redact(str(problem))}\n")
     if problems:
         return EXIT_CONFIG
-    assert config is not None
+    assert config is not None and watchlist is not None
     print(
         f"{config_path}: valid: {len(config.sources)} sources ({sum(s.enabled for s in config.sources)} enabled), "
         f"{len(config.channels)} channels ({', '.join(f'{c.name}:{c.mode}' for c in config.channels)}), "
