@@ -160,3 +160,30 @@ def test_long_redirect_chains_stop_after_five(server: LocalServer, capsys: Any, 
     d24(capsys, config, "init")
     assert "more than 5 redirects" in d24(capsys, config, "poll").out
     assert server.hits("/c6") == 0
+
+
+def test_json_feed_is_read() -> None:
+    """JSON Feed 1.1 items become entries with link, title, text, date and author."""
+    import json
+
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "J",
+            "items": [
+                {
+                    "id": "1",
+                    "url": "/a",
+                    "title": "Hello",
+                    "content_html": "<p>Nguyễn Văn Bình</p>",
+                    "date_published": "2024-05-06T08:00:00Z",
+                    "authors": [{"name": "Reporter"}],
+                }
+            ],
+        }
+    ).encode()
+    [entry] = parse_feed(body, "https://x.example/feed.json").entries
+    assert entry.link == "https://x.example/a" and entry.title == "Hello" and entry.summary == "Nguyễn Văn Bình"
+    assert entry.author == "Reporter" and entry.published_at is not None and entry.published_at.year == 2024
+    with pytest.raises(ParseError, match="JSON"):
+        parse_feed(b'{"not": "a feed"}', "https://x.example/feed.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,8 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """Parse an RSS 0.9x-2.0, RSS 1.0, Atom or JSON Feed document."""
     if not body.strip():
         raise ParseError(url, "empty body")
+    if body.lstrip()[:1] == b"{":
+        return parse_json_feed(body, url)
     if declares_entities(body):
         raise ParseError(url, "the document declares XML entities, which are never expanded")
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
@@ -171,3 +174,50 @@ def _article_like(path: str) -> bool:
         return len(last) > 8
     digits = sum(ch.isdigit() for ch in last)
     return (last.count("-") >= 3 and len(last) >= 20) or digits >= 5
+
+
+def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org), which feedparser does not read."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(url, f"not a feed: invalid JSON ({_first_line(exc)})") from None
+    if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
+        raise ParseError(url, "not a feed: JSON without a JSON Feed version")
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ParseError(url, "not a feed: JSON Feed without items")
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = item.get("url") or item.get("external_url")
+        link = urljoin(url, link) if isinstance(link, str) else None
+        if link and urlsplit(link).scheme not in ("http", "https"):
+            link = None
+        content = item.get("content_html") or item.get("content_text") or item.get("summary") or ""
+        authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
+        author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
+        guid = item.get("id")
+        out.append(
+            FeedEntry(
+                guid=str(guid)[:2000] if guid is not None else None,
+                link=link,
+                title=html_to_text(str(item.get("title") or ""))[:1000],
+                summary=html_to_text(str(content)),
+                published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
+                updated_marker=str(item["date_modified"])[:200] if item.get("date_modified") else None,
+                author=str(author) if author else None,
+            )
+        )
+    return ParsedFeed(title=str(data.get("title") or ""), entries=tuple(out))
+
+
+def _iso_date(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
