@@ -63,6 +63,7 @@ def test_a_poll_with_every_kind_of_broken_source_exits_0_and_stays_small(tmp_pat
     assert "cap" in errors["huge"]
     assert "redirect loop" in errors["loop1"]
     assert errors["healthy"] is None
+    print(f"peak memory of the poll process tree: {peak / 1e6:.0f} MB")
     assert peak < 400 * 1024 * 1024, f"peak memory {peak / 1e6:.0f} MB"
 
 
