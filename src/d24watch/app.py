@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from d24watch.config import Config, SourceConfig, load_config
 from d24watch.dedupe import signature, text_hash
+from d24watch.deliver.dispatch import DeliveryReport, Dispatcher, Sender, open_senders
+from d24watch.deliver.render import Payload, entities_payload
 from d24watch.errors import ConfigError
 from d24watch.match import Matcher
 from d24watch.models import SourceReport
@@ -70,7 +72,9 @@ class App:
 
     def poll(
         self, only: str | None = None, *, due_only: bool = False, progress: Callable[[SourceReport], None] | None = None
-    ) -> list[SourceReport]:
+    ) -> tuple[list[SourceReport], DeliveryReport]:
+        """One cycle over the enabled sources (or the one named), with immediate deliveries sent as
+        soon as each source's update is committed."""
         sources = [s for s in self.config.sources if s.enabled and (only is None or s.name == only)]
         if only is not None and not sources:
             raise ConfigError(str(self.config.path), "sources", f"no enabled source is named {only!r}")
@@ -80,11 +84,88 @@ class App:
             if due_only:
                 due = set(store.due_sources((s.name for s in sources), now))
                 sources = [s for s in sources if s.name in due]
-            if not sources:
-                return []
-            with Workers(self.config.fetch.extract_workers) as workers:
-                pipeline = Pipeline(self.config, store, self.matcher(), workers, clock=self.clock)
-                return asyncio.run(pipeline.poll(sources, progress))
+            with Workers(self.config.fetch.extract_workers if sources else 1) as workers:
+                return asyncio.run(self._poll(store, workers, sources, progress))
+
+    async def _poll(
+        self,
+        store: Store,
+        workers: Workers,
+        sources: list[SourceConfig],
+        progress: Callable[[SourceReport], None] | None,
+    ) -> tuple[list[SourceReport], DeliveryReport]:
+        async with open_senders(self.config) as senders:
+            dispatcher = self.dispatcher(store, senders)
+            immediate = dispatcher.channel_names("immediate")
+            delivered = DeliveryReport()
+            wake = asyncio.Event()
+            finished = False
+
+            async def courier() -> None:
+                while True:
+                    await wake.wait()
+                    wake.clear()
+                    delivered.add(await dispatcher.deliver(immediate))
+                    if finished and not wake.is_set():
+                        return
+
+            task = asyncio.create_task(courier())
+            try:
+                pipeline = Pipeline(self.config, store, self.matcher(), workers, clock=self.clock, on_queued=wake.set)
+                reports = await pipeline.poll(sources, progress) if sources else []
+            finally:
+                finished = True
+                wake.set()  # one last round: retries that came due during the cycle
+                await task
+            return reports, delivered
+
+    def dispatcher(self, store: Store, senders: Mapping[str, Sender]) -> Dispatcher:
+        return Dispatcher(
+            store,
+            self.watchlist,
+            self.config.channels,
+            senders,
+            clock=self.clock,
+            retry_initial=self.config.retry_initial,
+            retry_max=self.config.retry_max,
+        )
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    def deliver(self, channels: list[str] | None = None) -> tuple[DeliveryReport, int]:
+        """Retry pending deliveries whose back-off has passed: (report, still failing)."""
+
+        async def run(store: Store) -> DeliveryReport:
+            async with open_senders(self.config) as senders:
+                return await self.dispatcher(store, senders).deliver(channels)
+
+        with self.store() as store:
+            report = asyncio.run(run(store))
+            return report, store.delivery_counts()["failing"]
+
+    def digest(self) -> DeliveryReport:
+        """Close a digest for each digest channel and send every digest still pending, whatever its
+        back-off: someone asked for it now."""
+
+        async def run(store: Store) -> DeliveryReport:
+            async with open_senders(self.config) as senders:
+                dispatcher = self.dispatcher(store, senders)
+                dispatcher.batch_digests()
+                return await dispatcher.deliver(dispatcher.channel_names("digest"), due_only=False, event="digest")
+
+        with self.store() as store:
+            return asyncio.run(run(store))
+
+    def preview_digests(self) -> list[tuple[str, Payload]]:
+        """(channel, payload) of the digest each digest channel would get now; nothing is marked."""
+        with self.store() as store:
+            dispatcher = self.dispatcher(store, {})
+            out = []
+            for name in dispatcher.channel_names("digest"):
+                payload = dispatcher.preview_digest(name)
+                if payload is not None:
+                    out.append((name, payload))
+            return out
 
     def enabled_sources(self) -> list[SourceConfig]:
         return [s for s in self.config.sources if s.enabled]
@@ -111,28 +192,17 @@ class App:
             "language": row["language"],
             "text": row["text"],
             "duplicate_of": store.article_url(duplicate_of) if duplicate_of else None,
-            "entities": self.entities_payload(store.hits_for(row["id"])),
+            "entities": entities_payload(self.watchlist, store.hits_for(row["id"])),
         }
-
-    def entities_payload(self, hits: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        out = []
-        for entity_id, entity_hits in sorted(hits.items()):
-            entity = self.watchlist.get(entity_id)
-            out.append(
-                {
-                    "id": entity_id,
-                    "label": entity.label if entity else entity_id,
-                    "kind": entity.kind if entity else "topic",
-                    "hits": entity_hits,
-                }
-            )
-        return out
 
     # -- rematch -----------------------------------------------------------------------------
 
-    def rematch(self, since: datetime | None = None, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
-        """Run the current watchlist over stored originals; record and queue entities an article
-        did not match before. Returns (articles read, articles with new entities)."""
+    def rematch(
+        self, since: datetime | None = None, progress: Callable[[int], None] | None = None
+    ) -> tuple[int, int, DeliveryReport]:
+        """Run the current watchlist over stored originals; record entities an article did not
+        match before and deliver them like a poll. Returns (articles read, articles with new
+        entities, what immediate channels were sent)."""
         matcher = self.matcher()
         read = changed = 0
         with self.store() as store:
@@ -170,7 +240,14 @@ class App:
                     if progress:
                         progress(read)
             flush()
-        return read, changed
+
+            async def send() -> DeliveryReport:
+                async with open_senders(self.config) as senders:
+                    dispatcher = self.dispatcher(store, senders)
+                    return await dispatcher.deliver(dispatcher.channel_names("immediate"))
+
+            delivered = asyncio.run(send()) if changed else DeliveryReport()
+        return read, changed, delivered
 
 
 SEED_PREFIX = "urn:d24watch:seed:"

@@ -13,6 +13,8 @@ from typing import TypeVar
 from d24watch import __version__
 from d24watch.app import App, parse_since, summary_line
 from d24watch.config import ConfigErrors, load_config, redact, resolve_config_path
+from d24watch.deliver.dispatch import DeliveryReport
+from d24watch.deliver.render import render_text
 from d24watch.errors import ConfigError, D24WatchError, StorageError
 from d24watch.logs import setup_logging
 from d24watch.models import SourceReport
@@ -122,11 +124,50 @@ def cmd_poll(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     def progress(report: SourceReport) -> None:
         print(summary_line(report), flush=True)
 
-    reports = app.poll(args.source, progress=progress)
+    reports, delivered = app.poll(args.source, progress=progress)
     failed = sum(1 for r in reports if not r.ok)
     new = sum(r.new for r in reports)
     print(f"polled {len(reports)} sources: {new} new articles, {failed} sources failed")
+    if delivered.sent or delivered.failed or delivered.deferred:
+        print(delivery_line(delivered))
     return EXIT_OK
+
+
+def delivery_line(report: DeliveryReport) -> str:
+    line = f"deliveries: {report.sent} sent"
+    if report.failed or report.deferred:
+        line += f", {report.failed + report.deferred} kept for a retry ({'; '.join(dict.fromkeys(report.errors))})"
+    return line
+
+
+def cmd_deliver(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    report, failing = app.deliver()
+    print(delivery_line(report))
+    if failing:
+        print(f"{failing} deliveries are failing and wait for a retry; see `d24watch status`", file=sys.stderr)
+    return EXIT_FAILED if report.failed or failing else EXIT_OK
+
+
+def cmd_digest(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    if args.dry_run:
+        previews = app.preview_digests()
+        if not previews:
+            print("nothing new to digest", file=sys.stderr)
+        for index, (channel, payload) in enumerate(previews):
+            if len(previews) > 1:
+                print(("\n" if index else "") + f"# channel {channel}")
+            sys.stdout.write(render_text(payload))
+        return EXIT_OK
+    report = app.digest()
+    if not report.sent and not report.failed and not report.deferred:
+        print("nothing new to digest")
+        return EXIT_OK
+    print(f"digests: {report.sent} sent" + (f", {report.failed} failed" if report.failed else ""))
+    for error in dict.fromkeys(report.errors):
+        print(f"d24watch: digest not accepted: {error}; it stays pending", file=sys.stderr)
+    return EXIT_FAILED if report.failed or report.deferred else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
@@ -134,6 +175,7 @@ def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     with app.store() as store:
         rows = {r["name"]: r for r in store.source_rows()}
         counts = store.delivery_counts()
+        failing = store.failing_deliveries()
         articles = store.count("articles", "duplicate_of IS NULL")
         duplicates = store.count("articles", "duplicate_of IS NOT NULL")
     header = ("source", "last success", "last error", "items", "next poll")
@@ -160,8 +202,13 @@ def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     print(
         f"\n{articles} articles, {duplicates} duplicates; deliveries: "
-        f"{counts.get('sent', 0)} sent, {counts.get('pending', 0)} pending"
+        f"{counts['sent']} sent, {counts['pending']} pending, {counts['failing']} failing"
     )
+    for row in failing[:20]:
+        print(
+            f"  failing: {row['channel']} {row['event']} after {row['attempts']} attempts: "
+            f"{redact(row['last_error'] or '')[:100]}; next try {row['next_attempt_at']}"
+        )
     return EXIT_OK
 
 
@@ -193,10 +240,12 @@ def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int
         if sys.stderr.isatty():
             print(f"\r{done} articles read", end="", file=sys.stderr, flush=True)
 
-    read, changed = app.rematch(since, progress)
+    read, changed, delivered = app.rematch(since, progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"rematched {read} articles: {changed} with entities they did not match before")
+    if delivered.sent or delivered.failed or delivered.deferred:
+        print(delivery_line(delivered))
     return EXIT_OK
 
 
@@ -236,6 +285,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "export": cmd_export,
     "rematch": cmd_rematch,
     "check-config": cmd_check_config,
+    "deliver": cmd_deliver,
+    "digest": cmd_digest,
 }
 
 
@@ -247,7 +298,7 @@ def _not_yet(name: str) -> Callable[[argparse.Namespace, Path, bool], int]:
     return handler
 
 
-for _name in ("deliver", "digest", "run", "demo"):
+for _name in ("run", "demo"):
     COMMANDS.setdefault(_name, _not_yet(_name))
 
 logging.captureWarnings(True)

@@ -247,6 +247,7 @@ _CHANNEL_KEYS = {
         "from",
         "to",
         "timeout",
+        "ca_file",
     },
     "slack": {"webhook_url", "timeout"},
     "webhook": {"url", "secret", "timeout"},
@@ -445,6 +446,10 @@ def _read_channels(r: _Reader, raw: Any, base: Path, env: Mapping[str, str]) -> 
         _check_channel(r, key, ctype, options, secrets)
         if ctype == "file":
             options["directory"] = base / str(options.get("directory", "state/outbox"))
+        if "ca_file" in options:
+            options["ca_file"] = base / str(options["ca_file"])
+            if not options["ca_file"].is_file():
+                r.problem(f"{key}.ca_file", f"{options['ca_file']} is not a readable file")
         channels.append(ChannelConfig(name, ctype, mode, options, secrets))
     return tuple(channels)
 

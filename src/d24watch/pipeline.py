@@ -74,6 +74,7 @@ class Pipeline:
         *,
         clock: Callable[[], datetime],
         channels: tuple[ChannelConfig, ...] | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -82,6 +83,7 @@ class Pipeline:
         self.clock = clock
         self.channels = config.channels if channels is None else channels
         self.threshold = config.near_duplicate_threshold
+        self.on_queued = on_queued  # told after a commit that queued deliveries, so they go out at once
 
     async def poll(
         self, sources: list[SourceConfig], progress: Callable[[SourceReport], None] | None = None
@@ -122,6 +124,8 @@ class Pipeline:
             outcome = self._apply(source, items)
             self._success(source, started, result, len(items))
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, outcome.duplicates, None)
+        if outcome.entities and self.on_queued is not None:
+            self.on_queued()
         page_errors = sum(1 for i in items if i.page_error)
         return SourceReport(
             source.name,

@@ -98,7 +98,20 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+def _m2_delivery(db: sqlite_utils.Database) -> None:
+    """Deliveries keep the payload rendered at their first attempt (retries send the same bytes),
+    hold a lease while one process sends them, and digest lines belong to the batch that carries them."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN payload TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+        ALTER TABLE digest_queue ADD COLUMN batch_id INTEGER REFERENCES outbox(id);
+        CREATE INDEX digest_pending ON digest_queue(channel, digested_at, batch_id);
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_delivery)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -509,54 +522,120 @@ class Store:
             (channel, article_id, entity_id, event, iso(now)),
         )
 
-    def due_deliveries(self, now: datetime, channels: Iterable[str]) -> list[dict[str, Any]]:
+    def claim_deliveries(
+        self,
+        now: datetime,
+        channels: Iterable[str],
+        *,
+        lease: timedelta,
+        due_only: bool = True,
+        event: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Pending deliveries of `channels` (due ones only, unless `due_only` is false), leased to
+        this process until now + lease so that a second process never sends them at the same time.
+        A lease left by a killed process runs out and the delivery is tried again."""
         names = list(channels)
         if not names:
             return []
-        marks = ",".join("?" * len(names))
-        return list(
-            self.db.query(
-                f"SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND channel IN ({marks}) "
-                "ORDER BY id",
-                [iso(now), *names],
+        where = [
+            "status = 'pending'",
+            f"channel IN ({','.join('?' * len(names))})",
+            "(lease_until IS NULL OR lease_until <= ?)",
+        ]
+        args: list[Any] = [*names, iso(now)]
+        if due_only:
+            where.append("next_attempt_at <= ?")
+            args.append(iso(now))
+        if event is not None:
+            where.append("event = ?")
+            args.append(event)
+        with self.transaction():
+            rows = list(self.db.query(f"SELECT * FROM outbox WHERE {' AND '.join(where)} ORDER BY id", args))
+            self.conn.executemany(
+                "UPDATE outbox SET lease_until = ? WHERE id = ?", [(iso(now + lease), r["id"]) for r in rows]
             )
-        )
+        return rows
+
+    def release_delivery(self, outbox_id: int) -> None:
+        self.conn.execute("UPDATE outbox SET lease_until = NULL WHERE id = ?", (outbox_id,))
+
+    def save_payload(self, outbox_id: int, payload: str) -> None:
+        self.conn.execute("UPDATE outbox SET payload = ? WHERE id = ? AND payload IS NULL", (payload, outbox_id))
 
     def mark_delivered(self, outbox_id: int, now: datetime) -> None:
         with self.transaction():
             self.conn.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL "
-                "WHERE id = ?",
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL, "
+                "lease_until = NULL WHERE id = ?",
+                (iso(now), outbox_id),
+            )
+            self.conn.execute(
+                "UPDATE digest_queue SET digested_at = ? WHERE batch_id = ? AND digested_at IS NULL",
                 (iso(now), outbox_id),
             )
 
     def mark_delivery_failed(self, outbox_id: int, error: str, next_attempt_at: datetime) -> None:
         with self.transaction():
             self.conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = NULL "
+                "WHERE id = ?",
                 (error[:1000], iso(next_attempt_at), outbox_id),
             )
 
-    def pending_digest(self, channel: str) -> list[dict[str, Any]]:
+    def pending_digest(self, channel: str, *, unbatched_only: bool = False) -> list[dict[str, Any]]:
+        """Digest lines of `channel` not yet accepted by it, oldest first."""
+        extra = " AND batch_id IS NULL" if unbatched_only else ""
         return list(
             self.db.query(
-                "SELECT q.article_id, q.entity_id, q.event, q.created_at FROM digest_queue q "
-                "WHERE q.channel = ? AND q.digested_at IS NULL ORDER BY q.article_id, q.entity_id",
+                "SELECT article_id, entity_id, event, created_at, batch_id FROM digest_queue "
+                f"WHERE channel = ? AND digested_at IS NULL{extra} ORDER BY created_at, article_id, entity_id",
                 [channel],
             )
         )
 
-    def mark_digested(self, channel: str, keys: Iterable[tuple[int, str, str]], now: datetime) -> None:
+    def batch_digest(self, channel: str, delivery_id: str, now: datetime) -> int | None:
+        """Gather the channel's unbatched digest lines into one pending delivery (event `digest`);
+        its id, or None when there is nothing new."""
         with self.transaction():
-            self.conn.executemany(
-                "UPDATE digest_queue SET digested_at = ? WHERE channel = ? AND article_id = ? AND entity_id = ? "
-                "AND event = ?",
-                [(iso(now), channel, a, e, ev) for a, e, ev in keys],
+            count = self.count("digest_queue", "channel = ? AND digested_at IS NULL AND batch_id IS NULL", (channel,))
+            if not count:
+                return None
+            cursor = self.conn.execute(
+                "INSERT INTO outbox(delivery_id, channel, event, article_id, entities, next_attempt_at, created_at) "
+                "VALUES (?, ?, 'digest', NULL, '[]', ?, ?)",
+                (delivery_id, channel, iso(now), iso(now)),
             )
+            batch_id = int(cursor.lastrowid or 0)
+            self.conn.execute(
+                "UPDATE digest_queue SET batch_id = ? WHERE channel = ? AND digested_at IS NULL AND batch_id IS NULL",
+                (batch_id, channel),
+            )
+            return batch_id
+
+    def batch_lines(self, batch_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT article_id, entity_id, event, created_at FROM digest_queue WHERE batch_id = ? "
+                "ORDER BY created_at, article_id, entity_id",
+                [batch_id],
+            )
+        )
 
     def delivery_counts(self) -> dict[str, int]:
-        rows = self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
-        return {str(s): int(n) for s, n in rows}
+        """sent, pending (waiting for a first attempt or a retry) and failing (pending after an error)."""
+        row = self.conn.execute(
+            "SELECT sum(status = 'sent'), sum(status = 'pending'), sum(status = 'pending' AND last_error IS NOT NULL) "
+            "FROM outbox"
+        ).fetchone()
+        return {"sent": int(row[0] or 0), "pending": int(row[1] or 0), "failing": int(row[2] or 0)}
+
+    def failing_deliveries(self) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT channel, event, attempts, last_error, next_attempt_at FROM outbox "
+                "WHERE status = 'pending' AND last_error IS NOT NULL ORDER BY id"
+            )
+        )
 
     # -- reading the corpus ------------------------------------------------------------------
 
@@ -585,7 +664,7 @@ class Store:
             )
         )
 
-    def last_digest_failures(self) -> list[dict[str, Any]]:
+    def failing_sources(self) -> list[dict[str, Any]]:
         return list(
             self.db.query(
                 "SELECT name, url, last_error, last_error_at, consecutive_errors FROM sources "
