@@ -293,7 +293,7 @@ def slack_link(url: str | None, label: str) -> str:
     text = slack_escape(one_line(label, 300))
     if not is_web_link(url):
         return text
-    safe = quote(str(url), safe=":/?#[]@!$'()*+,;=%~-._")  # percent-encodes |, <, >, spaces and quotes
+    safe = quote(str(url), safe=":/?#[]@!$&'()*+,;=%~-._")  # percent-encodes |, <, >, spaces and quotes
     return f"<{slack_escape(safe)}|{text}>"
 
 
