@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,10 +72,17 @@ class App:
     # -- poll --------------------------------------------------------------------------------
 
     def poll(
-        self, only: str | None = None, *, due_only: bool = False, progress: Callable[[SourceReport], None] | None = None
+        self,
+        only: str | None = None,
+        *,
+        due_only: bool = False,
+        progress: Callable[[SourceReport], None] | None = None,
+        cancel: threading.Event | None = None,
+        workers: Workers | None = None,
     ) -> tuple[list[SourceReport], DeliveryReport]:
         """One cycle over the enabled sources (or the one named), with immediate deliveries sent as
-        soon as each source's update is committed."""
+        soon as each source's update is committed. Setting `cancel` ends the cycle early by raising
+        asyncio.CancelledError; each source's update is one transaction, so none is half-stored."""
         sources = [s for s in self.config.sources if s.enabled and (only is None or s.name == only)]
         if only is not None and not sources:
             raise ConfigError(str(self.config.path), "sources", f"no enabled source is named {only!r}")
@@ -84,10 +92,29 @@ class App:
             if due_only:
                 due = set(store.due_sources((s.name for s in sources), now))
                 sources = [s for s in sources if s.name in due]
-            with Workers(self.config.fetch.extract_workers if sources else 1) as workers:
-                return asyncio.run(self._poll(store, workers, sources, progress))
+            if due_only and not sources:
+                return [], DeliveryReport()
+            if workers is not None:
+                return asyncio.run(self._poll(store, workers, sources, progress, cancel))
+            with Workers(self.config.fetch.extract_workers) as own:
+                return asyncio.run(self._poll(store, own, sources, progress, cancel))
 
     async def _poll(
+        self,
+        store: Store,
+        workers: Workers,
+        sources: list[SourceConfig],
+        progress: Callable[[SourceReport], None] | None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[list[SourceReport], DeliveryReport]:
+        watcher = asyncio.create_task(_cancel_when_set(cancel, asyncio.current_task())) if cancel else None
+        try:
+            return await self._cycle(store, workers, sources, progress)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _cycle(
         self,
         store: Store,
         workers: Workers,
@@ -113,11 +140,21 @@ class App:
             try:
                 pipeline = Pipeline(self.config, store, self.matcher(), workers, clock=self.clock, on_queued=wake.set)
                 reports = await pipeline.poll(sources, progress) if sources else []
-            finally:
-                finished = True
-                wake.set()  # one last round: retries that came due during the cycle
-                await task
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            finished = True
+            wake.set()  # one last round: retries that came due during the cycle
+            await task
             return reports, delivered
+
+    def state_counts(self) -> dict[str, int]:
+        """What the metrics' gauges show: deliveries by state, articles, failing sources."""
+        with self.store() as store:
+            counts = store.delivery_counts()
+            counts["articles"] = store.count("articles", "duplicate_of IS NULL AND source != 'seed'")
+            counts["sources_failing"] = len(store.failing_sources())
+            return counts
 
     def dispatcher(self, store: Store, senders: Mapping[str, Sender]) -> Dispatcher:
         return Dispatcher(
@@ -248,6 +285,13 @@ class App:
 
             delivered = asyncio.run(send()) if changed else DeliveryReport()
         return read, changed, delivered
+
+
+async def _cancel_when_set(flag: threading.Event, task: asyncio.Task[Any] | None) -> None:
+    while not flag.is_set():
+        await asyncio.sleep(0.1)
+    if task is not None:
+        task.cancel()
 
 
 SEED_PREFIX = "urn:d24watch:seed:"

@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("deliver", "retry pending deliveries whose back-off has passed")
     digest = add("digest", "send one digest of everything matched and not yet digested")
     digest.add_argument("--dry-run", action="store_true", help="print the plain-text digest; mark nothing")
-    add("run", "the daemon: sources on their intervals, the digest on its schedule, /healthz and /metrics")
+    run = add("run", "the daemon: sources on their intervals, the digest on its schedule, /healthz and /metrics")
+    run.add_argument(
+        "--listen", metavar="HOST:PORT", help="where /healthz and /metrics answer (default: server.listen)"
+    )
     add("status", "a table of sources and deliveries")
     search = add("search", "full-text search of the stored corpus, newest first")
     search.add_argument("query", nargs="+", help="words to find (diacritics and case are ignored)")
@@ -277,6 +280,15 @@ def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    from d24watch.daemon import Daemon  # the scheduler is only loaded by the daemon
+
+    app = App.load(config_path)
+    setup_logging(app.config.log_format, app.config.log_level, debug=debug)
+    app.init()
+    return Daemon(app, listen=args.listen).run()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "init": cmd_init,
     "poll": cmd_poll,
@@ -287,6 +299,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "check-config": cmd_check_config,
     "deliver": cmd_deliver,
     "digest": cmd_digest,
+    "run": cmd_run,
 }
 
 
@@ -298,7 +311,7 @@ def _not_yet(name: str) -> Callable[[argparse.Namespace, Path, bool], int]:
     return handler
 
 
-for _name in ("run", "demo"):
+for _name in ("demo",):
     COMMANDS.setdefault(_name, _not_yet(_name))
 
 logging.captureWarnings(True)

@@ -65,6 +65,16 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def schedule_interval(schedule: str) -> timedelta | None:
+    """A digest schedule given as a duration (`12h`: every twelve hours) instead of a cron
+    expression; None when it is not one."""
+    try:
+        interval = parse_duration(schedule)
+    except ValueError:
+        return None
+    return interval if interval.total_seconds() > 0 else None
+
+
 _CRON_FIELDS = (
     ("minute", 0, 59),
     ("hour", 0, 23),
@@ -293,10 +303,11 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
 
     digest = r.table(data, "digest", {"schedule", "timezone"})
     schedule = r.get(digest, "digest", "schedule", str, "0 7 * * *")
-    try:
-        validate_cron(schedule)
-    except ValueError as exc:
-        r.problem("digest.schedule", str(exc))
+    if schedule_interval(schedule) is None:
+        try:
+            validate_cron(schedule)
+        except ValueError as exc:
+            r.problem("digest.schedule", f"{exc}, or a duration such as 12h")
     timezone = r.get(digest, "digest", "timezone", str, "Asia/Ho_Chi_Minh")
     try:
         ZoneInfo(timezone)

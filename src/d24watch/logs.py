@@ -5,10 +5,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 from d24watch.config import redact
+
+_FIELD = re.compile(r"(\w+)=(%[-#0-9.]*[sdifgr])")
+
+
+def event_fields(record: logging.LogRecord) -> tuple[str, dict[str, str]] | None:
+    """(event, fields) of a record logged as `log.info("event key=%s other=%d", a, b)`, read from
+    its format string so that values with spaces stay whole; None for any other message."""
+    if not isinstance(record.msg, str) or not isinstance(record.args, tuple):
+        return None
+    event, _, rest = record.msg.partition(" ")
+    pairs = _FIELD.findall(rest)
+    if not event.isidentifier() or len(pairs) != len(record.args) or _FIELD.sub("", rest).strip():
+        return None
+    return event, {key: spec % (arg,) for (key, spec), arg in zip(pairs, record.args, strict=True)}
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False) if (not value or any(c in value for c in ' "=\n')) else value
 
 
 class _Formatter(logging.Formatter):
@@ -20,19 +39,20 @@ class _Formatter(logging.Formatter):
         message = record.getMessage()
         when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         error = self.formatException(record.exc_info) if record.exc_info else None
+        parsed = event_fields(record)
         if self.as_json:
-            event, _, rest = message.partition(" ")
-            fields: dict[str, object] = {"time": when, "level": record.levelname.lower(), "event": event}
-            for pair in rest.split(" "):
-                key, sep, value = pair.partition("=")
-                if sep:
-                    fields[key] = value
-                elif pair:
-                    fields.setdefault("message", "")
-                    fields["message"] = f"{fields['message']} {pair}".strip()
+            fields: dict[str, object] = {"time": when, "level": record.levelname.lower()}
+            if parsed:
+                fields["event"] = parsed[0]
+                fields.update(parsed[1])
+            else:
+                fields["event"] = record.name
+                fields["message"] = message
             if error:
                 fields["traceback"] = error
             return redact(json.dumps(fields, ensure_ascii=False))
+        if parsed:
+            message = " ".join([parsed[0], *(f"{k}={_quoted(v)}" for k, v in parsed[1].items())])
         line = f"{when} {record.levelname.lower():7} {message}"
         if error:
             line += "\n" + error

@@ -349,7 +349,7 @@ class Pipeline:
             wait = max(wait, min(DAY, timedelta(seconds=exc.retry_after_s)))
         kind = "fetch" if isinstance(exc, FetchError) else "parse" if isinstance(exc, ParseError) else "source"
         message = f"{kind}: {exc.message}"
-        log.warning("source_failed source=%s error=%s retry_in=%ss", source.name, message, int(wait.total_seconds()))
+        log.warning("source_failed source=%s error=%s retry_in_s=%s", source.name, message, int(wait.total_seconds()))
         with self.store.transaction():
             self.store.record_source_failure(source.name, now=started, next_check_at=started + wait, error=message)
             self.store.log_poll(source.name, started, self.clock(), False, 0, 0, message)

@@ -136,7 +136,7 @@ class KnownArticle:
 
 
 class Store:
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, busy_timeout_s: float = 30) -> None:
         self.path = path
         try:
             if not readonly:
@@ -145,9 +145,9 @@ class Store:
                 f"file:{path}?mode=ro" if readonly else str(path),
                 uri=readonly,
                 isolation_level=None,
-                timeout=30,
+                timeout=busy_timeout_s,
             )
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             if not readonly:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")

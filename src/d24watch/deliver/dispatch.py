@@ -41,12 +41,20 @@ class DeliveryReport:
     failed: int = 0
     deferred: int = 0  # not tried: their channel had just failed
     errors: list[str] = field(default_factory=list)
+    sent_by_channel: dict[str, int] = field(default_factory=dict)
+    failed_by_channel: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: DeliveryReport) -> None:
         self.sent += other.sent
         self.failed += other.failed
         self.deferred += other.deferred
         self.errors.extend(other.errors)
+        for mine, theirs in (
+            (self.sent_by_channel, other.sent_by_channel),
+            (self.failed_by_channel, other.failed_by_channel),
+        ):
+            for channel, count in theirs.items():
+                mine[channel] = mine.get(channel, 0) + count
 
 
 @asynccontextmanager
@@ -188,6 +196,7 @@ class Dispatcher:
             else:
                 self.store.mark_delivered(int(row["id"]), self.clock())
                 report.sent += 1
+                report.sent_by_channel[channel] = report.sent_by_channel.get(channel, 0) + 1
                 log.info("delivered channel=%s event=%s delivery=%s", channel, row["event"], row["delivery_id"])
                 continue
             for rest in rows[index + 1 :]:
@@ -203,9 +212,10 @@ class Dispatcher:
         wait = retry_delay(failures, self.retry_initial, self.retry_max, retry_after_s)
         self.store.mark_delivery_failed(int(row["id"]), error, self.clock() + wait)
         report.failed += 1
+        report.failed_by_channel[channel] = report.failed_by_channel.get(channel, 0) + 1
         report.errors.append(f"{channel}: {error}")
         log.warning(
-            "delivery_failed channel=%s delivery=%s attempt=%d error=%s retry_in=%ds",
+            "delivery_failed channel=%s delivery=%s attempt=%d error=%s retry_in_s=%d",
             channel,
             row["delivery_id"],
             failures,

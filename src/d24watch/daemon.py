@@ -1,0 +1,283 @@
+"""The daemon (the only APScheduler import): a tick job that polls the sources that are due, the
+digest on its schedule, retries of pending deliveries, and /healthz and /metrics over HTTP.
+SIGTERM or SIGINT stop it within 10 s; a job that raises is logged and counted, and the daemon goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from d24watch.app import App
+from d24watch.config import schedule_interval
+from d24watch.errors import D24WatchError
+from d24watch.metrics import CONTENT_TYPE, Metrics
+from d24watch.store import Store, iso
+from d24watch.workers import Workers
+
+log = logging.getLogger(__name__)
+
+STOP_WITHIN_S = 10.0
+JOB_GRACE_S = 7.0  # how long a running job may take to wind down before the process leaves anyway
+
+
+def clamp(value: timedelta, low_s: float, high_s: float) -> float:
+    return max(low_s, min(high_s, value.total_seconds()))
+
+
+class Daemon:
+    def __init__(self, app: App, *, listen: str | None = None) -> None:
+        self.app = app
+        self.listen = listen or app.config.listen
+        self.metrics = Metrics()
+        self.stopping = threading.Event()
+        self.cancel = threading.Event()  # tells a running poll cycle to end now
+        self.running_jobs = 0
+        self.lock = threading.Lock()
+        self.cycles = 0
+        self.last_cycle_at: datetime | None = None
+        self.started_at = datetime.now(UTC)
+        self.workers = Workers(app.config.fetch.extract_workers)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(3)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600},
+            timezone=UTC,
+        )
+        self.httpd: ThreadingHTTPServer | None = None
+        self.health_timeout_s = 5.0
+
+    # -- schedule ----------------------------------------------------------------------------
+
+    def tick_seconds(self) -> float:
+        """How often to look for due sources: a quarter of the shortest interval, 1 to 30 s."""
+        intervals = [s.interval for s in self.app.config.sources if s.enabled] or [timedelta(minutes=30)]
+        return clamp(min(intervals) / 4, 1, 30)
+
+    def retry_seconds(self) -> float:
+        return clamp(self.app.config.retry_initial / 2, 1, 30)
+
+    def digest_trigger(self) -> CronTrigger | IntervalTrigger:
+        schedule = self.app.config.digest_schedule
+        zone = ZoneInfo(self.app.config.digest_timezone)
+        every = schedule_interval(schedule)
+        if every is not None:
+            return IntervalTrigger(seconds=every.total_seconds(), timezone=zone)
+        return CronTrigger.from_crontab(schedule, timezone=zone)
+
+    def _schedule(self) -> None:
+        now = datetime.now(UTC)
+        self.scheduler.add_job(
+            self._job(self.poll), IntervalTrigger(seconds=self.tick_seconds()), id="poll", next_run_time=now
+        )
+        self.scheduler.add_job(self._job(self.digest), self.digest_trigger(), id="digest")
+        self.scheduler.add_job(self._job(self.retry), IntervalTrigger(seconds=self.retry_seconds()), id="deliver")
+        self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+        self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+
+    def _job(self, body: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            with self.lock:
+                self.running_jobs += 1
+            try:
+                body()
+            finally:
+                with self.lock:
+                    self.running_jobs -= 1
+
+        run.__name__ = body.__name__
+        return run
+
+    def _on_error(self, event: JobExecutionEvent) -> None:
+        self.metrics.job_errors.labels(event.job_id).inc()
+        log.error("job_failed job=%s error=%r", event.job_id, event.exception, exc_info=event.exception)
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        self.metrics.jobs_skipped.labels(event.job_id).inc()
+        log.info(
+            "job_skipped job=%s reason=%s", event.job_id, "late" if event.code == EVENT_JOB_MISSED else "still_running"
+        )
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        started = time.monotonic()
+        try:
+            reports, delivered = self.app.poll(
+                due_only=True, progress=self.metrics.source, cancel=self.cancel, workers=self.workers
+            )
+        except asyncio.CancelledError:
+            log.info("cycle_cancelled reason=%s", "stopping")
+            return
+        self.metrics.delivered(delivered)
+        if reports:
+            duration = time.monotonic() - started
+            self.metrics.cycle.observe(duration)
+            self.cycles += 1
+            self.last_cycle_at = datetime.now(UTC)
+            log.info(
+                "cycle_done sources=%d new=%d failed=%d delivered=%d duration_s=%.1f",
+                len(reports),
+                sum(r.new for r in reports),
+                sum(not r.ok for r in reports),
+                delivered.sent,
+                duration,
+            )
+        self.refresh()
+
+    def digest(self) -> None:
+        report = self.app.digest()
+        self.metrics.delivered(report)
+        if report.failed:
+            log.warning("digest_failed errors=%s", "; ".join(report.errors))
+        elif report.sent:
+            log.info("digest_sent digests=%d", report.sent)
+        self.refresh()
+
+    def retry(self) -> None:
+        report, _ = self.app.deliver()
+        self.metrics.delivered(report)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.metrics.state(self.app.state_counts())
+
+    # -- health ------------------------------------------------------------------------------
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        scheduler_ok = self.scheduler.running and not self.stopping.is_set()
+        try:
+            store = Store(self.app.config.database, busy_timeout_s=self.health_timeout_s)
+            try:
+                writable = store.check_writable()
+            finally:
+                store.close()
+        except D24WatchError:
+            writable = False
+        body = {
+            "status": "ok" if scheduler_ok and writable else "unhealthy",
+            "scheduler": "running" if scheduler_ok else "stopped",
+            "database": "writable" if writable else "not writable",
+            "cycles": self.cycles,
+            "last_cycle_at": iso(self.last_cycle_at),
+            "started_at": iso(self.started_at),
+        }
+        return (200 if body["status"] == "ok" else 503), body
+
+    def _serve(self) -> ThreadingHTTPServer:
+        host, _, port = self.listen.rpartition(":")
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    status, body = daemon.health()
+                    self._reply(status, "application/json", json.dumps(body).encode())
+                elif path == "/metrics":
+                    self._reply(200, CONTENT_TYPE, daemon.metrics.render())
+                else:
+                    self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+            def _reply(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+        try:
+            httpd = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
+        except OSError as exc:
+            raise D24WatchError(f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, name="http", daemon=True).start()
+        return httpd
+
+    # -- life --------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str | None:
+        """http://HOST:PORT where /healthz answers, once listening."""
+        if self.httpd is None:
+            return None
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def run(self, *, handle_signals: bool = True) -> int:
+        """Serve until SIGTERM or SIGINT (or until `stopping` is set, when run without signals)."""
+        self.httpd = self._serve()
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in signals}
+        try:
+            self._schedule()
+            self.scheduler.start()
+            log.info(
+                "daemon_started listen=%s sources=%d tick_s=%g digest=%s",
+                self.address,
+                sum(s.enabled for s in self.app.config.sources),
+                self.tick_seconds(),
+                self.app.config.digest_schedule,
+            )
+            self.refresh()
+            while not self.stopping.wait(0.5):
+                pass
+            return self._shutdown(leave_stuck_jobs=handle_signals)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("daemon_stopping signal=%s", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _shutdown(self, *, leave_stuck_jobs: bool) -> int:
+        deadline = time.monotonic() + JOB_GRACE_S
+        self.cancel.set()
+        self.scheduler.shutdown(wait=False)
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.running_jobs == 0:
+                    break
+            time.sleep(0.05)
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        with self.lock:
+            busy = self.running_jobs
+        if busy and leave_stuck_jobs:
+            # A job stuck in a blocking call (an SMTP server that does not answer) must not keep the
+            # process: every write is a transaction, so leaving now loses nothing committed.
+            log.warning("daemon_stopped jobs_abandoned=%d", busy)
+            logging.shutdown()
+            os._exit(0)
+        self.workers.close()
+        log.info("daemon_stopped")
+        return 0
