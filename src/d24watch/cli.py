@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     rematch = add("rematch", "run the current watchlist over stored articles and alert new entities")
     rematch.add_argument("--since", metavar="ISO", help="only articles fetched since this date")
     add("check-config", "validate the config and the watchlist")
-    add("demo", "a full cycle on bundled sample feeds served on loopback, with no network")
+    demo = add("demo", "a full cycle on bundled sample feeds served on loopback, with no network")
+    demo.add_argument("--keep", metavar="DIR", type=Path, help="keep the demo's config and state in DIR")
     return parser
 
 
@@ -289,6 +290,13 @@ def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     return Daemon(app, listen=args.listen).run()
 
 
+def cmd_demo(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    from d24watch.demo import run_demo
+
+    setup_logging("text", "error", debug=debug)
+    return run_demo(sys.stdout, args.keep)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "init": cmd_init,
     "poll": cmd_poll,
@@ -300,18 +308,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "deliver": cmd_deliver,
     "digest": cmd_digest,
     "run": cmd_run,
+    "demo": cmd_demo,
 }
 
-
-def _not_yet(name: str) -> Callable[[argparse.Namespace, Path, bool], int]:
-    def handler(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
-        sys.stderr.write(f"d24watch: `{name}` is not available in this version\n")
-        return EXIT_FAILED
-
-    return handler
-
-
-for _name in ("demo",):
-    COMMANDS.setdefault(_name, _not_yet(_name))
 
 logging.captureWarnings(True)

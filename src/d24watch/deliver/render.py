@@ -125,6 +125,12 @@ def is_web_link(url: str | None) -> bool:
     return bool(url) and str(url).lower().startswith(("http://", "https://"))
 
 
+def body_hits(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hits worth a snippet: those in the text, as the title is shown anyway (title hits only
+    when there is nothing else)."""
+    return [h for h in hits if h.get("field", "text") != "title"] or hits
+
+
 def highlight(snippet: str, matched: str) -> tuple[str, str, str]:
     """The snippet split around the first occurrence of the matched text (as it stood), so a
     renderer can mark the hit; the whole snippet first when it cannot be found."""
@@ -203,7 +209,7 @@ def digest_view(payload: Payload) -> dict[str, Any]:
         articles = []
         for item in group["articles"]:
             article = item["article"]
-            hits = item["hits"]
+            hits = body_hits(item["hits"])
             articles.append(
                 {
                     "event": item["event"],
@@ -329,11 +335,12 @@ def slack_message(payload: Payload) -> dict[str, Any]:
     entities = payload["entities"]
     for entity in entities[:room]:
         lines = [f"*{slack_escape(entity['label'])}*"]
-        for hit in entity["hits"][:SLACK_HITS_PER_ENTITY]:
+        hits = body_hits(entity["hits"])
+        for hit in hits[:SLACK_HITS_PER_ENTITY]:
             before, matched, after = highlight(hit["snippet"], hit["text"])
             marked = f"{slack_escape(before)}*{slack_escape(matched)}*{slack_escape(after)}" if matched else ""
             lines.append("> " + (marked or slack_escape(hit["snippet"])))
-        more = len(entity["hits"]) - SLACK_HITS_PER_ENTITY
+        more = len(hits) - SLACK_HITS_PER_ENTITY
         if more > 0:
             lines.append(f"_and {more} more_")
         blocks.append(_section("\n".join(lines)))
