@@ -209,12 +209,14 @@ class App:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def export(self, out: TextIO, since: datetime | None = None) -> int:
+    def export(self, out: TextIO, since: datetime | None = None, progress: Callable[[int], None] | None = None) -> int:
         count = 0
         with self.store() as store:
             for row in store.iter_articles(since):
                 out.write(json.dumps(self.article_record(store, row), ensure_ascii=False) + "\n")
                 count += 1
+                if progress is not None and count % 500 == 0:
+                    progress(count)
         return count
 
     def article_record(self, store: Store, row: dict[str, Any]) -> dict[str, Any]:

@@ -230,21 +230,28 @@ def cmd_search(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
 
 def cmd_export(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    count = app.export(sys.stdout, parse_since(args.since))
+    count = app.export(sys.stdout, parse_since(args.since), _counter("articles written"))
     if sys.stderr.isatty():
-        print(f"exported {count} articles", file=sys.stderr)
+        print(f"\rexported {count} articles", file=sys.stderr)
     return EXIT_OK
+
+
+def _counter(what: str) -> Callable[[int], None] | None:
+    """A running count on stderr when it is a terminal (nothing in scripts and logs)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int) -> None:
+        print(f"\r{done} {what}", end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
     since = parse_since(args.since)
 
-    def progress(done: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{done} articles read", end="", file=sys.stderr, flush=True)
-
-    read, changed, delivered = app.rematch(since, progress)
+    read, changed, delivered = app.rematch(since, _counter("articles read"))
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"rematched {read} articles: {changed} with entities they did not match before")
