@@ -30,6 +30,7 @@ class Receiver:
     def __init__(self) -> None:
         self.posts: list[Posted] = []
         self.answers: list[tuple[int, dict[str, str]]] = []
+        self.echo = False  # a careless receiver that repeats the request path in its error body
         self.lock = threading.Lock()
         owner = self
 
@@ -45,6 +46,8 @@ class Receiver:
                     status, headers = owner.answers.pop(0) if owner.answers else (200, {})
                     owner.posts.append(Posted(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status))
                 reply = b"ok" if status < 300 else b"unavailable"
+                if owner.echo and status >= 300:
+                    reply += b": no route for " + self.path.encode()
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)

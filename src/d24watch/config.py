@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from d24watch import __version__
@@ -34,6 +35,7 @@ class Secret:
         self._value = value
         if len(value) >= 4:
             Secret.known.add(value)
+        Secret.known.update(_secret_parts(value))
 
     def reveal(self) -> str:
         return self._value
@@ -50,9 +52,20 @@ class Secret:
         return hash(self._value)
 
 
+def _secret_parts(value: str) -> set[str]:
+    """The pieces of a secret URL that a receiver may echo on their own (a Slack webhook's path, a
+    token segment, a password): redacted too. Plain words such as `services` are left alone."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return set()
+    pieces = {parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.password or ""}
+    pieces.update(seg for seg in parts.path.split("/") if any(c.isdigit() for c in seg) or len(seg) >= 20)
+    return {p for p in pieces if len(p) >= 8 and p != "/"}
+
+
 def redact(text: str) -> str:
-    """`text` with every known secret value replaced by ***."""
-    for value in Secret.known:
+    """`text` with every known secret value replaced by ***, longest first."""
+    for value in sorted(Secret.known, key=len, reverse=True):
         if value in text:
             text = text.replace(value, "***")
     return text

@@ -4,6 +4,7 @@ and decides nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -204,16 +205,25 @@ class Store:
         self._depth = 1
         try:
             yield
+        except sqlite3.Error as exc:
+            self._depth = 0
+            self._rollback()
+            raise StorageError(f"cannot write to the database {self.path}: {exc}") from None
         except BaseException:
             self._depth = 0
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise StorageError(f"cannot write to the database {self.path}: {exc}") from None
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (as it does on a full disk); nothing is half-written.
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

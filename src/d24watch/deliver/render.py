@@ -213,10 +213,10 @@ def digest_view(payload: Payload) -> dict[str, Any]:
             articles.append(
                 {
                     "event": item["event"],
-                    "title": article["title"] or article["url"],
+                    "title": one_line(article["title"] or article["url"], 300),
                     "url": article["url"] if is_web_link(article["url"]) else None,
                     "shown_url": article["url"],
-                    "source": article["source"],
+                    "source": one_line(article["source"], 100),
                     "date": day(article["published"] or item["detected_at"]),
                     "snippets": [highlight(h["snippet"], h["text"]) for h in hits[:DIGEST_HITS_PER_ARTICLE]],
                     "more_hits": max(0, len(hits) - DIGEST_HITS_PER_ARTICLE),
