@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench demo clean
+.PHONY: run test lint typecheck bench demo fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+fuzz: $(STAMP)
+	D24WATCH_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -W error -q tests/test_fuzz.py --hypothesis-show-statistics
 
 demo: $(STAMP)
 	$(BIN)/d24watch demo

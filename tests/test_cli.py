@@ -58,6 +58,18 @@ BAD_CONFIGS = [
         "D24_TEST_UNSET_VARIABLE is not set",
     ),
     ("[notify.email]\nmode = 'sometimes'\nsmtp_host = 'h'\nfrom = 'a@b'\nto = ['c@d']\n", "notify.email.mode"),
+    ("[digest]\nschedule = 'every morning'\n", "digest.schedule"),
+    ("[digest]\nschedule = '0 7 * *'\n", "digest.schedule"),
+    ("[[sources]]\nname = 'a'\nurl = 'http://x.example/'\ninterval = 30\n", "sources[0].interval"),
+    ("[[sources]]\nname = 'a'\nurl = 'http://x.example/'\nkind = 'newsletter'\n", "sources[0].kind"),
+    ("[[sources]]\nname = 'a'\nurl = 'http://x.example/'\nenabled = 'yes'\n", "sources[0].enabled"),
+    ("[watch]\nwatchlist = 'no-such-watchlist.toml'\n", "no-such-watchlist.toml"),
+    ("[server]\nlisten = 'everywhere'\n", "server.listen"),
+    ("[delivery]\nretry_initial = '-1m'\n", "delivery.retry_initial"),
+    ("[fetch]\nmax_bytes = -5\n", "fetch.max_bytes"),
+    ("[surprise]\nx = 1\n", "surprise"),
+    ("[notify.webhook]\nmode = 'immediate'\n", "notify.webhook.url"),
+    ("[notify.email]\nsmtp_host = 'h'\nfrom = 'a@b'\nto = ['c@d']\nsecurity = 'ssl'\n", "notify.email.security"),
 ]
 
 

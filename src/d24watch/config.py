@@ -310,6 +310,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
 
     watch = r.table(data, "watch", {"watchlist", "near_duplicate_threshold"})
     watchlist = base / r.get(watch, "watch", "watchlist", str, "watchlist.toml")
+    if not watchlist.is_file():
+        r.problem("watch.watchlist", f"{watchlist}: file not found")
     threshold = float(r.get(watch, "watch", "near_duplicate_threshold", (int, float), 0.8))
     if not 0.5 <= threshold <= 1.0:
         r.problem("watch.near_duplicate_threshold", f"must be between 0.5 and 1.0, not {threshold}")
