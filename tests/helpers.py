@@ -47,7 +47,9 @@ def d24_process(config: Path, *args: str, timeout: float = 300) -> tuple[Result,
 
 
 def tree_rss(pid: int) -> int:
-    """Resident memory of `pid` and all its descendants, in bytes."""
+    """Memory of `pid` and all its descendants, in bytes: the sum of each one's proportional set
+    size (PSS), so pages that forked workers share with their parent are counted once, not once per
+    process as summed RSS would; RSS where PSS cannot be read."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -64,9 +66,19 @@ def tree_rss(pid: int) -> int:
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
-        total += rss.get(current, 0)
+        total += _pss(current) or rss.get(current, 0)
         stack.extend(children.get(current, []))
     return total
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def export(capsys: Any, config: Path) -> list[dict[str, Any]]:

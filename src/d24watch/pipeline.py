@@ -208,7 +208,10 @@ class Pipeline:
             return
         try:
             result = await fetcher.get(item.entry.link, accept="text/html, application/xhtml+xml, */*;q=0.8")
-            prepared = await self.workers.run(item.entry.link, extract_and_prepare, result.body, charset_of(result))
+            needs_metadata = not (item.entry.title and item.entry.published_at)
+            prepared = await self.workers.run(
+                item.entry.link, extract_and_prepare, result.body, charset_of(result), needs_metadata
+            )
         except SourceError as exc:
             log.info("page_failed source=%s url=%s error=%s", source.name, item.entry.link, exc.message)
             item.page_error = exc.message

@@ -15,23 +15,32 @@ from typing import Any, TypeVar
 from d24watch.errors import ParseError
 
 T = TypeVar("T")
-TASKS_PER_CHILD = 400  # a worker is replaced after this many tasks: whatever a page leaked goes with it
+# After this many tasks per worker the whole pool is replaced, so whatever pages leaked goes with it.
+# (ProcessPoolExecutor's own max_tasks_per_child deadlocks on Python 3.11 to 3.13 once a worker
+# retires with tasks still queued, CPython gh-115634, so the pool is recycled here instead.)
+TASKS_PER_CHILD = 400
 
 
 class Workers:
     def __init__(self, size: int = 0) -> None:
         self.size = size if size > 0 else max(1, os.cpu_count() or 1)
         self._pool: Executor | None = None
+        self._given = 0  # tasks given to the current pool
 
     def _start(self) -> Executor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["d24watch.extract", "d24watch.parse"])
-        return ProcessPoolExecutor(self.size, mp_context=context, max_tasks_per_child=TASKS_PER_CHILD)
+        return ProcessPoolExecutor(self.size, mp_context=context)
 
     async def run(self, url: str, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in a worker; a worker that dies is reported as that document's error."""
+        if self._pool is not None and self._given >= TASKS_PER_CHILD * self.size:
+            self._pool.shutdown(wait=False)  # its queued tasks still finish; then its workers exit
+            self._pool = None
         if self._pool is None:
             self._pool = self._start()
+            self._given = 0
+        self._given += 1
         pool = self._pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
