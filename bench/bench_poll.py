@@ -216,7 +216,7 @@ def measure(command: list[str], **kw: object) -> tuple[float, float, subprocess.
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
-        time.sleep(0.02)
+        time.sleep(0.05)
     wall = time.perf_counter() - started
     out, err = proc.communicate()
     result = subprocess.CompletedProcess(command, proc.returncode, out, err)

@@ -50,28 +50,35 @@ def tree_rss(pid: int) -> int:
     """Memory of `pid` and all its descendants, in bytes: the sum of each one's proportional set
     size (PSS), so pages that forked workers share with their parent are counted once, not once per
     process as summed RSS would; RSS where PSS cannot be read."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        child = int(entry.name)
-        children.setdefault(int(fields.get("PPid", "0").strip() or 0), []).append(child)
-        rss[child] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
-        total += _pss(current) or rss.get(current, 0)
-        stack.extend(children.get(current, []))
+        total += pss(current) or _rss(current)
+        stack.extend(children_of(current))
     return total
 
 
-def _pss(pid: int) -> int:
+def children_of(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out.extend(int(c) for c in (task / "children").read_text().split())
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def pss(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):

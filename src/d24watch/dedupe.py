@@ -48,7 +48,12 @@ def canonical_url(url: str) -> str:
 
 def text_hash(text: str) -> str:
     """Equal for texts with the same words, whatever their case, marks, spacing or punctuation."""
-    return hashlib.sha256(" ".join(folded_tokens(text)).encode()).hexdigest()
+    return hash_of(folded_tokens(text))
+
+
+def hash_of(words: list[str]) -> str:
+    """text_hash of a text whose folded tokens are `words`."""
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +74,11 @@ class Signature:
 
 
 def signature(text: str) -> Signature:
-    words = folded_tokens(text)
+    return signature_of(folded_tokens(text))
+
+
+def signature_of(words: list[str]) -> Signature:
+    """The MinHash signature of a text whose folded tokens are `words`."""
     if len(words) < SHINGLE:
         shingles = {" ".join(words)} if words else set()
     else:

@@ -1,17 +1,14 @@
 """Article page bytes to text and metadata. Pure and the only trafilatura import; it never fetches.
-Runs in worker processes, together with the text work that follows it (hashes, signatures)."""
+Runs in worker processes, together with the text work that follows it (hashes, signatures).
+trafilatura is imported where it is used, so the daemon's own process never loads it."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import trafilatura
-from trafilatura.utils import decode_file
-
-from d24watch.dedupe import Signature, signature, text_hash
 from d24watch.models import ArticleText
+from d24watch.prepare import Prepared, prepare
 from d24watch.text import nfc
 
 _CANONICAL = re.compile(
@@ -31,6 +28,8 @@ def decode_html(body: bytes, charset: str | None = None) -> str:
                 return body.decode(candidate)
             except (LookupError, UnicodeDecodeError):
                 continue
+    from trafilatura.utils import decode_file
+
     decoded: str = decode_file(body)
     return decoded
 
@@ -42,6 +41,8 @@ def _meta_charset(body: bytes) -> str | None:
 
 def extract_text(page: str | bytes) -> str:
     """Main text only, with the settings d24watch uses (reader comments left out)."""
+    import trafilatura
+
     text = trafilatura.extract(page, include_comments=False, include_tables=True, deduplicate=False)
     return nfc(text or "")
 
@@ -49,6 +50,8 @@ def extract_text(page: str | bytes) -> str:
 def extract_article(body: bytes, charset: str | None = None, *, metadata: bool = True) -> ArticleText:
     """The page's main text; with `metadata`, also its title, author and date as trafilatura finds
     them, which triples the cost (date search): asked for only when the feed did not give them."""
+    import trafilatura
+
     html = decode_html(body, charset)
     doc = trafilatura.bare_extraction(
         html,
@@ -82,19 +85,7 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An article's text with what dedupe needs, computed beside extraction in a worker."""
-
-    article: ArticleText
-    text_hash: str
-    signature: bytes
-    shingles: int
-
-
-def prepare(article: ArticleText) -> Prepared:
-    sig: Signature = signature(article.text)
-    return Prepared(article, text_hash(article.text), sig.to_bytes(), sig.shingles)
+__all__ = ["Prepared", "extract_and_prepare", "extract_article", "extract_text", "prepare"]
 
 
 def extract_and_prepare(body: bytes, charset: str | None, metadata: bool = True) -> Prepared:

@@ -1,5 +1,6 @@
 """Feed and listing-page bytes to plain values. Pure; the only feedparser import. Runs in worker
-processes, so a pathological document costs a worker's memory, never the daemon's."""
+processes, so a pathological document costs a worker's memory, never the daemon's; feedparser and
+lxml are imported where they are used, so the daemon's own process never loads them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
-
-import feedparser
-import lxml.html
 
 from d24watch.errors import ParseError
 from d24watch.models import FeedEntry, ParsedFeed
@@ -26,8 +24,19 @@ _NOT_ARTICLE = re.compile(
     re.IGNORECASE,
 )
 
-feedparser.SANITIZE_HTML = True
-feedparser.RESOLVE_RELATIVE_URIS = True
+
+def _feedparser() -> Any:
+    import feedparser
+
+    feedparser.SANITIZE_HTML = True
+    feedparser.RESOLVE_RELATIVE_URIS = True
+    return feedparser
+
+
+def _lxml_html() -> Any:
+    import lxml.html
+
+    return lxml.html
 
 
 def declares_entities(body: bytes) -> bool:
@@ -40,8 +49,9 @@ def html_to_text(fragment: str) -> str:
     if not fragment or "<" not in fragment:
         return html.unescape(fragment or "").strip()
     try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (ValueError, lxml.etree.ParserError):
+        html_ = _lxml_html()
+        root = html_.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, html_.etree.ParserError):
         return html.unescape(_TAGS.sub(" ", fragment)).strip()
     for br in root.iter("br"):
         br.tail = "\n" + (br.tail or "")
@@ -86,6 +96,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     if declares_entities(body):
         raise ParseError(url, "the document declares XML entities, which are never expanded")
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
+    feedparser = _feedparser()
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     entries = parsed.get("entries") or []
     if not entries and not parsed.get("version"):
@@ -138,8 +149,9 @@ def article_links(body: bytes, url: str, limit: int = 300) -> list[tuple[str, st
     """(link, anchor text) of article-like links on a listing page: same site, a path that reads
     like an article (a long slug, a numeric id or .html), not a tag, author or section page."""
     try:
-        root = lxml.html.document_fromstring(body)
-    except (ValueError, lxml.etree.ParserError) as exc:
+        html_ = _lxml_html()
+        root = html_.document_fromstring(body)
+    except (ValueError, html_.etree.ParserError) as exc:
         raise ParseError(url, f"not an HTML page ({_first_line(exc)})") from None
     site = _site(urlsplit(url).hostname or "")
     seen: set[str] = set()

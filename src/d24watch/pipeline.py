@@ -15,11 +15,12 @@ from d24watch.config import ChannelConfig, Config, SourceConfig
 from d24watch.dedupe import Signature, canonical_url, is_near_duplicate
 from d24watch.deliver.outbox import digest_channels, plan_immediate
 from d24watch.errors import FetchError, ParseError, SourceError
-from d24watch.extract import Prepared, extract_and_prepare, prepare
+from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
 from d24watch.match import Matcher
 from d24watch.models import ArticleText, EntityMatch, FeedEntry, FetchResult, SourceReport
 from d24watch.parse import article_links, looks_like_feed, parse_feed
+from d24watch.prepare import Prepared, prepare
 from d24watch.store import KnownArticle, Store, backoff, iso
 from d24watch.workers import Workers
 
@@ -84,6 +85,10 @@ class Pipeline:
         self.channels = config.channels if channels is None else channels
         self.threshold = config.near_duplicate_threshold
         self.on_queued = on_queued  # told after a commit that queued deliveries, so they go out at once
+        # Pages being fetched or waiting for a worker: enough to keep every worker busy while
+        # requests are in flight, few enough that fetching (faster than extraction) cannot pile
+        # up bodies in memory.
+        self.pages_in_hand = asyncio.Semaphore(config.fetch.concurrency + 2 * workers.size)
 
     async def poll(
         self, sources: list[SourceConfig], progress: Callable[[SourceReport], None] | None = None
@@ -207,11 +212,13 @@ class Pipeline:
             item.prepared = prepare(fallback)
             return
         try:
-            result = await fetcher.get(item.entry.link, accept="text/html, application/xhtml+xml, */*;q=0.8")
-            needs_metadata = not (item.entry.title and item.entry.published_at)
-            prepared = await self.workers.run(
-                item.entry.link, extract_and_prepare, result.body, charset_of(result), needs_metadata
-            )
+            async with self.pages_in_hand:
+                result = await fetcher.get(item.entry.link, accept="text/html, application/xhtml+xml, */*;q=0.8")
+                needs_metadata = not (item.entry.title and item.entry.published_at)
+                prepared = await self.workers.run(
+                    item.entry.link, extract_and_prepare, result.body, charset_of(result), needs_metadata
+                )
+                del result  # the body is not kept past its extraction
         except SourceError as exc:
             log.info("page_failed source=%s url=%s error=%s", source.name, item.entry.link, exc.message)
             item.page_error = exc.message
@@ -290,7 +297,7 @@ class Pipeline:
             outcome.duplicates += 1
             return
         row = self._row(source, item, canonical)
-        article_id = self.store.insert_article(row, sig)
+        article_id = self.store.insert_article(row, sig, prepared.folded)
         outcome.new += 1
         matches = self.matcher.match(str(row["title"]), prepared.article.text)
         self._record(article_id, 1, matches, set(), outcome)
@@ -312,6 +319,7 @@ class Pipeline:
             sig=Signature.from_bytes(prepared.signature, prepared.shingles),
             page_pending=item.page_pending,
             updated_marker=item.entry.updated_marker,
+            folded=prepared.folded,
         )
         outcome.revisions += 1
         before = self.store.entities_of(known.id)

@@ -387,7 +387,9 @@ class Store:
                 return int(article_id)
         return None
 
-    def insert_article(self, row: dict[str, Any], sig: Signature | None) -> int:
+    def insert_article(self, row: dict[str, Any], sig: Signature | None, folded: str | None = None) -> int:
+        """Store an article; an original is also indexed (search, near-duplicates). `folded` is the
+        text's folded words when already known."""
         cursor = self.conn.execute(
             "INSERT INTO articles(source, url, canonical_url, guid, title, author, published_at, fetched_at, "
             "language, text, text_hash, duplicate_of, duplicate_reason, page_pending, updated_marker) "
@@ -408,7 +410,7 @@ class Store:
                 "VALUES (?, 1, ?, ?, ?, ?, 'first')",
                 (article_id, row["title"], row["text"], row["text_hash"], row["fetched_at"]),
             )
-            self._index(article_id, row["title"], row["text"], sig)
+            self._index(article_id, row["title"], row["text"], sig, folded)
         return article_id
 
     def add_revision(
@@ -424,6 +426,7 @@ class Store:
         page_pending: bool,
         updated_marker: str | None,
         extra: dict[str, Any] | None = None,
+        folded: str | None = None,
     ) -> int:
         revision = int(self.conn.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()[0]) + 1
         self.conn.execute(
@@ -445,7 +448,7 @@ class Store:
         self.conn.execute("DELETE FROM search_index WHERE rowid = ?", (article_id,))
         self.conn.execute("DELETE FROM lsh WHERE article_id = ?", (article_id,))
         self.conn.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
-        self._index(article_id, title, text, sig)
+        self._index(article_id, title, text, sig, folded)
         return revision
 
     def touch_article(self, article_id: int, *, page_pending: bool, updated_marker: str | None) -> None:
@@ -454,10 +457,10 @@ class Store:
             (int(page_pending), updated_marker, article_id),
         )
 
-    def _index(self, article_id: int, title: str, text: str, sig: Signature | None) -> None:
+    def _index(self, article_id: int, title: str, text: str, sig: Signature | None, folded: str | None) -> None:
         self.conn.execute(
             "INSERT INTO search_index(rowid, title, body) VALUES (?, ?, ?)",
-            (article_id, folded_key(title), folded_key(text)),
+            (article_id, folded_key(title), folded if folded is not None else folded_key(text)),
         )
         if sig is not None and sig.usable:
             self.conn.execute(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 # A token is a run of letters and digits; combining marks inside a run belong to it, so
 # decomposed (NFD) input and legacy-encoding damage such as "B́nh" keep their offsets.
@@ -15,8 +15,8 @@ TOKEN_RE = re.compile(rf"[^\W_][^\W_{_MARKS}]*(?:[{_MARKS}]+[^\W_]*)*")
 _SPECIAL = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ı": "i", "ł": "l", "Ł": "l", "ø": "o"})
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    # A tuple, not a dataclass: an article makes thousands and building them is the matcher's main cost.
     start: int
     end: int
     folded: str
