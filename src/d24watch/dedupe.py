@@ -18,9 +18,12 @@ BANDS, ROWS = 32, 4  # candidate threshold about (1/32) ** (1/4) = 0.42; the dec
 SHINGLE = 5
 MIN_SHINGLES = 8  # below this a near-duplicate estimate means little; exact hashes still apply
 _PRIME = np.uint64((1 << 61) - 1)
+# Each permutation is h -> (a*h + b) mod p with a and b drawn below the Mersenne prime p = 2^61 - 1.
+# They must be that large: with a and b below 2^32, a*h never reaches p, so every permutation
+# ordered shingles alike (by h) and one edited shingle could move most minima at once.
 _rng = np.random.RandomState(20240301)
-_A = _rng.randint(1, 1 << 32, size=PERMUTATIONS, dtype=np.uint64)
-_B = _rng.randint(0, 1 << 32, size=PERMUTATIONS, dtype=np.uint64)
+_A = _rng.randint(1, (1 << 61) - 1, size=PERMUTATIONS, dtype=np.uint64)
+_B = _rng.randint(0, (1 << 61) - 1, size=PERMUTATIONS, dtype=np.uint64)
 
 
 def canonical_url(url: str) -> str:
@@ -86,7 +89,8 @@ def signature_of(words: list[str]) -> Signature:
     if not shingles:
         return Signature(np.full(PERMUTATIONS, 0xFFFFFFFF, dtype=np.uint32), 0)
     hashed = np.fromiter((zlib.crc32(s.encode()) for s in shingles), dtype=np.uint64, count=len(shingles))
-    mixed = (np.outer(_A, hashed) + _B[:, None]) % _PRIME
+    with np.errstate(over="ignore"):  # a*h wraps modulo 2^64 before the reduction, as intended
+        mixed = (np.outer(_A, hashed) + _B[:, None]) % _PRIME
     return Signature((mixed.min(axis=1) & np.uint64(0xFFFFFFFF)).astype(np.uint32), len(shingles))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from d24watch.dedupe import Signature, band_keys
+from d24watch.dedupe import Signature, band_keys, signature
 from d24watch.errors import StorageError
 from d24watch.text import folded_key
 
@@ -112,7 +112,28 @@ def _m2_delivery(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_delivery)
+def _m3_signatures(db: sqlite_utils.Database) -> None:
+    """MinHash permutations changed (their coefficients were too small to mix): every stored
+    original's signature and band keys are computed again from its text."""
+    conn = db.conn
+    conn.execute("DELETE FROM lsh")
+    conn.execute("DELETE FROM signatures")
+    rows = conn.execute("SELECT id, text FROM articles WHERE duplicate_of IS NULL")
+    while batch := rows.fetchmany(500):
+        for article_id, text in batch:
+            sig = signature(text)
+            if not sig.usable:
+                continue
+            conn.execute(
+                "INSERT INTO signatures(article_id, shingles, sig) VALUES (?, ?, ?)",
+                (article_id, sig.shingles, sig.to_bytes()),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO lsh(key, article_id) VALUES (?, ?)", [(k, article_id) for k in band_keys(sig)]
+            )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_delivery, _m3_signatures)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
