@@ -87,7 +87,8 @@ def sample() -> dict[str, object]:
             "errors": 4,
         }
     ]
-    return digest_payload("3f9c2a7e5b1d4c6e8a0b2d4f6a8c0e1f", "2024-05-06T00:00:00Z", watchlist, lines, failing)
+    full = [(*line, None) for line in lines]  # no change: these are all first mentions
+    return digest_payload("3f9c2a7e5b1d4c6e8a0b2d4f6a8c0e1f", "2024-05-06T00:00:00Z", watchlist, full, failing)
 
 
 def _entity(watchlist: object, entity_id: str, hits: list[dict[str, object]]) -> dict[str, object]:

@@ -4,6 +4,7 @@ place where concrete classes are chosen."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 import threading
@@ -16,13 +17,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from d24watch.config import Config, SourceConfig, load_config
-from d24watch.dedupe import signature, text_hash
+from d24watch.dedupe import canonical_url, signature, text_hash
 from d24watch.deliver.dispatch import DeliveryReport, Dispatcher, Sender, open_senders
 from d24watch.deliver.render import Payload, entities_payload
 from d24watch.errors import ConfigError
+from d24watch.evidence import Archive, Snapshot
+from d24watch.fetch import Fetcher
 from d24watch.match import Matcher
 from d24watch.models import SourceReport
 from d24watch.pipeline import Pipeline, queue_deliveries
+from d24watch.recheck import Rechecker, RecheckReport
 from d24watch.store import Store, iso, parse_iso
 from d24watch.watchlist import Watchlist, load_watchlist
 from d24watch.workers import Workers
@@ -138,7 +142,15 @@ class App:
 
             task = asyncio.create_task(courier())
             try:
-                pipeline = Pipeline(self.config, store, self.matcher(), workers, clock=self.clock, on_queued=wake.set)
+                pipeline = Pipeline(
+                    self.config,
+                    store,
+                    self.matcher(),
+                    workers,
+                    clock=self.clock,
+                    on_queued=wake.set,
+                    archive=self.archive(),
+                )
                 reports = await pipeline.poll(sources, progress) if sources else []
             except asyncio.CancelledError:
                 task.cancel()
@@ -147,6 +159,69 @@ class App:
             wake.set()  # one last round: retries that came due during the cycle
             await task
             return reports, delivered
+
+    def archive(self) -> Archive:
+        """WARC files beside the database, in the state folder."""
+        return Archive(self.config.database.parent / "warc")
+
+    # -- evidence ----------------------------------------------------------------------------
+
+    def recheck(self, workers: Workers | None = None) -> tuple[RecheckReport, DeliveryReport]:
+        """Fetch again every article whose re-check is due; deliver what changed like a poll."""
+        with self.store() as store:
+            due = store.due_rechecks(self.clock())
+            if not due:
+                return RecheckReport(), DeliveryReport()
+
+            async def run(pool: Workers) -> tuple[RecheckReport, DeliveryReport]:
+                async with Fetcher(self.config.fetch) as fetcher, open_senders(self.config) as senders:
+                    checker = Rechecker(self.config, store, self.matcher(), pool, self.archive(), clock=self.clock)
+                    report = await checker.run(fetcher, due)
+                    dispatcher = self.dispatcher(store, senders)
+                    return report, await dispatcher.deliver(dispatcher.channel_names("immediate"))
+
+            if workers is not None:
+                return asyncio.run(run(workers))
+            with Workers(1) as own:
+                return asyncio.run(run(own))
+
+    def evidence(self, url: str, out: Path) -> dict[str, Any]:
+        """Write one article's WARC records, text revisions and hits into `out`; a manifest of what
+        was written, with each file's SHA-256."""
+        with self.store() as store:
+            row = store.find_article(url) or store.find_article(canonical_url(url))
+            if row is None:
+                raise ConfigError(url, "", "no stored article has this URL (see `d24watch search`)")
+            out.mkdir(parents=True, exist_ok=True)
+            archive = self.archive()
+            records = store.evidence_of(int(row["id"]))
+            files: dict[str, bytes] = {}
+            files["records.warc.gz"] = b"".join(
+                archive.record_bytes(Snapshot(r["warc_file"], r["warc_offset"], r["warc_length"], r["sha256"]))
+                for r in records
+            )
+            for revision in store.revisions_of(int(row["id"])):
+                header = (
+                    f"{revision['title']}\n{row['url']}\nfetched {revision['fetched_at']} ({revision['reason']})\n\n"
+                )
+                files[f"revision-{revision['revision']:03d}.txt"] = (header + revision["text"] + "\n").encode()
+            record = self.article_record(store, row)
+            record["snapshots"] = [
+                {k: r[k] for k in ("url", "fetched_at", "status", "sha256", "reason", "warc_file")} for r in records
+            ]
+            record["events"] = list(
+                store.db.query(
+                    "SELECT kind, revision, detail, found_at FROM article_events WHERE article_id = ? ORDER BY id",
+                    [row["id"]],
+                )
+            )
+            files["article.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
+            manifest = {}
+            for name, data in files.items():
+                (out / name).write_bytes(data)
+                manifest[name] = hashlib.sha256(data).hexdigest()
+            (out / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in manifest.items()))
+            return {"url": row["url"], "snapshots": len(records), "files": manifest}
 
     def state_counts(self) -> dict[str, int]:
         """What the metrics' gauges show: deliveries by state, articles, failing sources."""

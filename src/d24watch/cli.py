@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     rematch = add("rematch", "run the current watchlist over stored articles and alert new entities")
     rematch.add_argument("--since", metavar="ISO", help="only articles fetched since this date")
     add("check-config", "validate the config and the watchlist")
+    add("recheck", "fetch again the articles with hits whose re-check is due; alert edits and takedowns")
+    evidence = add("evidence", "write one article's WARC records, text revisions and hits into a folder")
+    evidence.add_argument("url", help="the article's URL (as stored, or its canonical URL)")
+    evidence.add_argument("--out", metavar="DIR", type=Path, required=True, help="folder to write into")
     demo = add("demo", "a full cycle on bundled sample feeds served on loopback, with no network")
     demo.add_argument("--keep", metavar="DIR", type=Path, help="keep the demo's config and state in DIR")
     return parser
@@ -288,6 +292,25 @@ def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -
     return EXIT_OK
 
 
+def cmd_recheck(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    report, delivered = app.recheck()
+    print(
+        f"rechecked {report.checked} articles: {report.unchanged} unchanged, {report.changed} changed, "
+        f"{report.removed} removed, {report.failed} could not be fetched (tried again later)"
+    )
+    if delivered.sent or delivered.failed or delivered.deferred:
+        print(delivery_line(delivered))
+    return EXIT_OK
+
+
+def cmd_evidence(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    app = _app(config_path, debug)
+    written = app.evidence(args.url, args.out)
+    print(f"{written['url']}: {written['snapshots']} snapshots; wrote {', '.join(written['files'])} to {args.out}")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     from d24watch.daemon import Daemon  # the scheduler is only loaded by the daemon
 
@@ -316,6 +339,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "digest": cmd_digest,
     "run": cmd_run,
     "demo": cmd_demo,
+    "recheck": cmd_recheck,
+    "evidence": cmd_evidence,
 }
 
 

@@ -61,7 +61,7 @@ class Daemon:
         self.started_at = datetime.now(UTC)
         self.workers = Workers(app.config.fetch.extract_workers)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(3)},
+            executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600},
             timezone=UTC,
         )
@@ -78,6 +78,11 @@ class Daemon:
     def retry_seconds(self) -> float:
         return clamp(self.app.config.retry_initial / 2, 1, 30)
 
+    def recheck_seconds(self) -> float:
+        """Re-checks are due days apart: looking every few minutes is enough (sooner for short ones)."""
+        shortest = min(self.app.config.recheck, default=timedelta(days=1))
+        return clamp(shortest / 4, 1, 600)
+
     def digest_trigger(self) -> CronTrigger | IntervalTrigger:
         schedule = self.app.config.digest_schedule
         zone = ZoneInfo(self.app.config.digest_timezone)
@@ -93,6 +98,9 @@ class Daemon:
         )
         self.scheduler.add_job(self._job(self.digest), self.digest_trigger(), id="digest")
         self.scheduler.add_job(self._job(self.retry), IntervalTrigger(seconds=self.retry_seconds()), id="deliver")
+        self.scheduler.add_job(
+            self._job(self.recheck), IntervalTrigger(seconds=self.recheck_seconds()), id="recheck", next_run_time=now
+        )
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
@@ -161,6 +169,18 @@ class Daemon:
         report, _ = self.app.deliver()
         self.metrics.delivered(report)
         self.refresh()
+
+    def recheck(self) -> None:
+        report, delivered = self.app.recheck()  # a pool of its own: the poll job may be using the shared one
+        self.metrics.delivered(delivered)
+        if report.checked:
+            log.info(
+                "recheck_done checked=%d changed=%d removed=%d failed=%d",
+                report.checked,
+                report.changed,
+                report.removed,
+                report.failed,
+            )
 
     def refresh(self) -> None:
         self.metrics.state(self.app.state_counts())

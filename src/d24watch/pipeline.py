@@ -15,6 +15,7 @@ from d24watch.config import ChannelConfig, Config, SourceConfig
 from d24watch.dedupe import Signature, canonical_url, is_near_duplicate
 from d24watch.deliver.outbox import digest_channels, plan_immediate
 from d24watch.errors import FetchError, ParseError, SourceError
+from d24watch.evidence import Archive
 from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
 from d24watch.match import Matcher
@@ -40,6 +41,7 @@ class Item:
     prepared: Prepared | None = None
     page_pending: bool = False
     page_error: str | None = None
+    response: FetchResult | None = None  # the page as received, kept only when it names an entity
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Pipeline:
         clock: Callable[[], datetime],
         channels: tuple[ChannelConfig, ...] | None = None,
         on_queued: Callable[[], None] | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -85,6 +88,7 @@ class Pipeline:
         self.channels = config.channels if channels is None else channels
         self.threshold = config.near_duplicate_threshold
         self.on_queued = on_queued  # told after a commit that queued deliveries, so they go out at once
+        self.archive = archive
         # Pages being fetched or waiting for a worker: enough to keep every worker busy while
         # requests are in flight, few enough that fetching (faster than extraction) cannot pile
         # up bodies in memory.
@@ -121,6 +125,8 @@ class Pipeline:
                     self._success(source, started, result, 0, keep_validators=True)
                     self.store.log_poll(source.name, started, self.clock(), True, 0, 0, None)
                 return SourceReport(source.name, ok=True, not_modified=True)
+            if source.watch == "removal":
+                return await self._watch_page(source, started, result)
             items = await self._items(source, result)
         except SourceError as exc:
             return self._failure(source, state.consecutive_errors, started, exc)
@@ -140,6 +146,85 @@ class Pipeline:
             revisions=outcome.revisions,
             hits=outcome.hits,
             page_errors=page_errors,
+            matched_entities=tuple(sorted(set(outcome.entities))),
+        )
+
+    # -- pages watched for removal -----------------------------------------------------------
+
+    async def _watch_page(self, source: SourceConfig, started: datetime, result: FetchResult) -> SourceReport:
+        """A page kept as one article: what it names at first is the baseline (no alert); an entity
+        it stops naming is a `removed` event, one it starts naming a mention."""
+        prepared = await self.workers.run(source.url, extract_and_prepare, result.body, charset_of(result), True)
+        text, title = prepared.article.text, prepared.article.title or source.name
+        matches = self.matcher.match(title, text)
+        named = {m.entity_id for m in matches}
+        outcome = Outcome()
+        now = self.clock()
+        sig = Signature.from_bytes(prepared.signature, prepared.shingles)
+        gone: list[str] = []
+        with self.store.transaction():
+            known = self.store.seen_item(source.name, source.url, None)
+            if known is None:
+                row = {
+                    "source": source.name,
+                    "url": source.url,
+                    "canonical_url": canonical_url(source.url),
+                    "guid": None,
+                    "title": title,
+                    "author": None,
+                    "published_at": None,
+                    "fetched_at": iso(now),
+                    "language": prepared.article.language or source.language,
+                    "text": text,
+                    "text_hash": prepared.text_hash,
+                }
+                article_id = self.store.insert_article(row, sig, prepared.folded)
+                for match in matches:
+                    self.store.record_hits(article_id, 1, match.entity_id, match.hits, now)
+                if matches:
+                    self._keep_evidence(article_id, result, "baseline", recheck=False)
+                outcome.new = 1
+            elif prepared.text_hash != known.text_hash:
+                before = self.store.entities_of(known.id)
+                revision = self.store.add_revision(
+                    known.id,
+                    title=title,
+                    text=text,
+                    digest=prepared.text_hash,
+                    fetched_at=now,
+                    reason="watched",
+                    sig=sig,
+                    page_pending=False,
+                    updated_marker=None,
+                    folded=prepared.folded,
+                )
+                outcome.revisions = 1
+                self._record(known.id, revision, matches, before, outcome)
+                gone = sorted(before - named)
+                if gone:
+                    labels = ", ".join(e.label for e in (self.matcher.watchlist.get(g) for g in gone) if e)
+                    detail = {
+                        "reason": f"{labels} no longer named on the page",
+                        "entities_gone": gone,
+                        "status": result.status,
+                        "final_url": result.url,
+                    }
+                    event_id = self.store.add_event(known.id, "removed", revision, detail, now)
+                    queue_deliveries(
+                        self.store, self.channels, self.matcher, known.id, gone, f"removed:{event_id}", now
+                    )
+                    self.store.forget_entities(known.id, gone)
+                if gone or named - before:
+                    self._keep_evidence(known.id, result, "watched", recheck=False)
+            self._success(source, started, result, 1)
+            self.store.log_poll(source.name, started, self.clock(), True, outcome.new, 0, None)
+        if (outcome.entities or gone) and self.on_queued is not None:
+            self.on_queued()
+        return SourceReport(
+            source.name,
+            ok=True,
+            new=outcome.new,
+            revisions=outcome.revisions,
             matched_entities=tuple(sorted(set(outcome.entities))),
         )
 
@@ -218,7 +303,11 @@ class Pipeline:
                 prepared = await self.workers.run(
                     item.entry.link, extract_and_prepare, result.body, charset_of(result), needs_metadata
                 )
-                del result  # the body is not kept past its extraction
+                if self.archive is not None and self.matcher.match(
+                    item.entry.title or prepared.article.title or "", prepared.article.text
+                ):
+                    item.response = result  # evidence for the alert; other bodies are not kept
+                del result
         except SourceError as exc:
             log.info("page_failed source=%s url=%s error=%s", source.name, item.entry.link, exc.message)
             item.page_error = exc.message
@@ -301,6 +390,8 @@ class Pipeline:
         outcome.new += 1
         matches = self.matcher.match(str(row["title"]), prepared.article.text)
         self._record(article_id, 1, matches, set(), outcome)
+        if matches:
+            self._keep_evidence(article_id, item.response, "alert")
 
     def _store_revision(self, item: Item, outcome: Outcome) -> None:
         known, prepared = item.known, item.prepared
@@ -323,7 +414,21 @@ class Pipeline:
         )
         outcome.revisions += 1
         before = self.store.entities_of(known.id)
-        self._record(known.id, revision, self.matcher.match(title, prepared.article.text), before, outcome)
+        matches = self.matcher.match(title, prepared.article.text)
+        self._record(known.id, revision, matches, before, outcome)
+        if matches:
+            self._keep_evidence(known.id, item.response, "revision")
+
+    def _keep_evidence(
+        self, article_id: int, response: FetchResult | None, reason: str, *, recheck: bool = True
+    ) -> None:
+        """The page as received goes into the WARC archive, and the article gets its re-checks."""
+        now = self.clock()
+        if self.archive is not None and response is not None:
+            snap = self.archive.keep(response, now)
+            self.store.add_evidence(article_id, response.url, now, response.status, reason, snap)
+        if recheck:
+            self.store.schedule_rechecks(article_id, [now + delay for delay in self.config.recheck])
 
     def _record(
         self, article_id: int, revision: int, matches: list[EntityMatch], before: set[str], outcome: Outcome

@@ -18,6 +18,7 @@ import sqlite_utils
 
 from d24watch.dedupe import Signature, band_keys, signature
 from d24watch.errors import StorageError
+from d24watch.evidence import Snapshot
 from d24watch.text import folded_key
 
 
@@ -133,7 +134,36 @@ def _m3_signatures(db: sqlite_utils.Database) -> None:
             )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_delivery, _m3_signatures)
+def _m4_evidence(db: sqlite_utils.Database) -> None:
+    """Snapshots kept in WARC files, the re-check schedule of articles with hits, and the events
+    (changed, removed) found by re-checks and by pages watched for removal."""
+    db.executescript(
+        """
+        CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id), url TEXT NOT NULL,
+            fetched_at TEXT NOT NULL, status INTEGER NOT NULL, sha256 TEXT NOT NULL, reason TEXT NOT NULL,
+            warc_file TEXT NOT NULL, warc_offset INTEGER NOT NULL, warc_length INTEGER NOT NULL
+        );
+        CREATE INDEX evidence_article ON evidence(article_id);
+        CREATE TABLE rechecks (
+            article_id INTEGER NOT NULL REFERENCES articles(id), due_at TEXT NOT NULL, done_at TEXT,
+            outcome TEXT, PRIMARY KEY (article_id, due_at)
+        );
+        CREATE INDEX rechecks_due ON rechecks(done_at, due_at);
+        CREATE TABLE article_events (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id), kind TEXT NOT NULL,
+            revision INTEGER NOT NULL, detail TEXT NOT NULL, found_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m1_initial,
+    _m2_delivery,
+    _m3_signatures,
+    _m4_evidence,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -538,6 +568,72 @@ class Store:
                 hit["field"] = row["field"]
             out.setdefault(entity, []).append(hit)
         return out
+
+    # -- evidence ----------------------------------------------------------------------------
+
+    def add_evidence(
+        self, article_id: int, url: str, fetched_at: datetime, status: int, reason: str, snap: Snapshot
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO evidence(article_id, url, fetched_at, status, sha256, reason, warc_file, warc_offset, "
+            "warc_length) VALUES (?,?,?,?,?,?,?,?,?)",
+            (article_id, url, iso(fetched_at), status, snap.sha256, reason, snap.warc_file, snap.offset, snap.length),
+        )
+
+    def evidence_of(self, article_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM evidence WHERE article_id = ? ORDER BY id", [article_id]))
+
+    def schedule_rechecks(self, article_id: int, due: Iterable[datetime]) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO rechecks(article_id, due_at) VALUES (?, ?)", [(article_id, iso(d)) for d in due]
+        )
+
+    def due_rechecks(self, now: datetime) -> list[int]:
+        """Articles with a re-check due (each once, however many of its checks are due)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT article_id FROM rechecks WHERE done_at IS NULL AND due_at <= ? ORDER BY article_id",
+            (iso(now),),
+        )
+        return [int(r[0]) for r in rows]
+
+    def finish_rechecks(self, article_id: int, now: datetime, outcome: str, *, all_remaining: bool = False) -> None:
+        """Mark the article's due checks done (or every remaining one, after a removal)."""
+        where = "" if all_remaining else " AND due_at <= :now"
+        self.conn.execute(
+            f"UPDATE rechecks SET done_at = :now, outcome = :outcome WHERE article_id = :id AND done_at IS NULL{where}",
+            {"now": iso(now), "outcome": outcome, "id": article_id},
+        )
+
+    def add_event(self, article_id: int, kind: str, revision: int, detail: dict[str, Any], now: datetime) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO article_events(article_id, kind, revision, detail, found_at) VALUES (?,?,?,?,?)",
+            (article_id, kind, revision, json.dumps(detail, ensure_ascii=False), iso(now)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def event_detail(self, event_id: int) -> dict[str, Any]:
+        row = self.conn.execute("SELECT detail FROM article_events WHERE id = ?", (event_id,)).fetchone()
+        detail: dict[str, Any] = json.loads(row[0]) if row else {}
+        return detail
+
+    def forget_entities(self, article_id: int, entity_ids: Iterable[str]) -> None:
+        """The page no longer names them: a later mention is news again."""
+        self.conn.executemany(
+            "DELETE FROM article_entities WHERE article_id = ? AND entity_id = ?",
+            [(article_id, e) for e in entity_ids],
+        )
+
+    def find_article(self, url: str) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query(
+                "SELECT * FROM articles WHERE url = ? OR canonical_url = ? ORDER BY duplicate_of IS NOT NULL, id LIMIT 1",
+                [url, url],
+            )
+        )
+        return rows[0] if rows else None
+
+    def revisions_of(self, article_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM revisions WHERE article_id = ? ORDER BY revision", [article_id]))
 
     # -- outbox ------------------------------------------------------------------------------
 

@@ -106,3 +106,23 @@ def snippet(text: str, start: int, end: int, width: int = 200) -> str:
         hi = space if space != -1 else hi
     body = " ".join(text[lo:hi].split())
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+def short_diff(old: str, new: str, *, lines: int = 12, width: int = 200) -> str:
+    """What an edit changed, sentence by sentence: `- removed` and `+ added` lines, at most
+    `lines` of them, each cut to `width` characters."""
+    import difflib
+
+    def sentences(text: str) -> list[str]:
+        return [s.strip() for s in re.split(r"(?<=[.!?…])\s+|\n+", text) if s.strip()]
+
+    out = []
+    for line in difflib.unified_diff(sentences(old), sentences(new), lineterm="", n=0):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        line = f"{line[0]} {line[1:]}"
+        out.append(line if len(line) <= width else line[: width - 1] + "…")
+        if len(out) >= lines:
+            out.append("…")
+            break
+    return "\n".join(out)

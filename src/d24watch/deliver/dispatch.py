@@ -118,7 +118,7 @@ class Dispatcher:
 
     def _digest(self, delivery_id: str, created_at: str, lines: Iterable[Mapping[str, Any]]) -> Payload:
         articles: dict[int, dict[str, Any]] = {}
-        rows = []
+        rows: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]] = []
         for line in lines:
             article_id = int(line["article_id"])
             if article_id not in articles:
@@ -127,8 +127,9 @@ class Dispatcher:
                     continue
                 articles[article_id] = article_fields(row)
             hits = self.store.hits_for(article_id, [line["entity_id"]])
+            kind, change = self._event(line["event"])
             rows.append(
-                (line["event"], line["created_at"], articles[article_id], entities_payload(self.watchlist, hits))
+                (kind, line["created_at"], articles[article_id], entities_payload(self.watchlist, hits), change)
             )
         failing = [
             {
@@ -156,15 +157,22 @@ class Dispatcher:
             if article is None:
                 raise DeliveryError(f"article {row['article_id']} is no longer stored")
             hits = self.store.hits_for(int(row["article_id"]), json.loads(row["entities"]))
+            kind, change = self._event(row["event"])
             payload = alert_payload(
-                row["event"],
+                kind,
                 row["delivery_id"],
                 row["created_at"],
                 article_fields(article),
                 entities_payload(self.watchlist, hits),
+                change,
             )
         self.store.save_payload(int(row["id"]), json.dumps(payload, ensure_ascii=False))
         return payload
+
+    def _event(self, event: str) -> tuple[str, dict[str, Any] | None]:
+        """`changed:17` names event 17 of article_events: its kind, and what changed."""
+        kind, _, ref = event.partition(":")
+        return kind, (self.store.event_detail(int(ref)) if ref.isdigit() else None)
 
     async def deliver(
         self, channels: Iterable[str] | None = None, *, due_only: bool = True, event: str | None = None

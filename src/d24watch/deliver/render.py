@@ -57,29 +57,52 @@ def entities_payload(watchlist: Watchlist, hits: Mapping[str, list[dict[str, Any
 
 
 def alert_payload(
-    event: str, delivery_id: str, detected_at: str, article: dict[str, Any], entities: list[dict[str, Any]]
+    event: str,
+    delivery_id: str,
+    detected_at: str,
+    article: dict[str, Any],
+    entities: list[dict[str, Any]],
+    change: dict[str, Any] | None = None,
 ) -> Payload:
-    return {
+    """SPEC section 6's payload; `changed` and `removed` events add `change` (the revision and a
+    short diff, or the reason and HTTP status of the removal)."""
+    payload = {
         "event": event,
         "delivery_id": delivery_id,
         "detected_at": detected_at,
         "article": article,
         "entities": entities,
     }
+    if change is not None:
+        payload["change"] = change
+    return payload
+
+
+def change_lines(event: str, change: dict[str, Any] | None) -> list[str]:
+    """What a reader sees of an edit or a takedown, a line each."""
+    if not change:
+        return []
+    if event == "removed":
+        return [f"Taken down: {change.get('reason', '')}"]
+    lines = [line for line in str(change.get("diff", "")).splitlines() if line]
+    gone = change.get("entities_gone") or []
+    if gone:
+        lines.insert(0, "No longer named: " + ", ".join(gone))
+    return lines[:13]
 
 
 def digest_payload(
     delivery_id: str,
     created_at: str,
     watchlist: Watchlist,
-    lines: Iterable[tuple[str, str, dict[str, Any], list[dict[str, Any]]]],
+    lines: Iterable[tuple[str, str, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]],
     failing_sources: list[dict[str, Any]],
 ) -> Payload:
-    """One digest: `lines` are (event, detected_at, article, entities) with one entity each,
+    """One digest: `lines` are (event, detected_at, article, entities, change) with one entity each,
     grouped here by entity (high priority first, then by label), newest article first."""
     groups: dict[str, dict[str, Any]] = {}
     urls: set[str] = set()
-    for event, detected_at, article, entities in lines:
+    for event, detected_at, article, entities, change in lines:
         urls.add(article["canonical_url"])
         for entity in entities:
             group = groups.setdefault(
@@ -92,9 +115,10 @@ def digest_payload(
                     "articles": [],
                 },
             )
-            group["articles"].append(
-                {"event": event, "detected_at": detected_at, "article": article, "hits": entity["hits"]}
-            )
+            item = {"event": event, "detected_at": detected_at, "article": article, "hits": entity["hits"]}
+            if change is not None:
+                item["change"] = change
+            group["articles"].append(item)
     for group in groups.values():
         group["articles"].sort(key=lambda a: a["article"]["published"] or a["detected_at"] or "", reverse=True)
     ordered = sorted(groups.values(), key=lambda g: (g["priority"] != "high", g["label"].casefold()))
@@ -197,6 +221,7 @@ def digest_view(payload: Payload) -> dict[str, Any]:
                         "detected_at": payload["detected_at"],
                         "article": payload["article"],
                         "hits": e["hits"],
+                        "change": payload.get("change"),
                     }
                 ],
             }
@@ -220,6 +245,7 @@ def digest_view(payload: Payload) -> dict[str, Any]:
                     "date": day(article["published"] or item["detected_at"]),
                     "snippets": [highlight(h["snippet"], h["text"]) for h in hits[:DIGEST_HITS_PER_ARTICLE]],
                     "more_hits": max(0, len(hits) - DIGEST_HITS_PER_ARTICLE),
+                    "change": change_lines(item["event"], item.get("change")),
                 }
             )
         view_groups.append({"label": group["label"], "kind": group["kind"], "articles": articles})
@@ -331,6 +357,9 @@ def slack_message(payload: Payload) -> dict[str, Any]:
             f"*{slack_link(article['url'], title)}*\n{slack_escape(article['source'])}" + (f" · {when}" if when else "")
         ),
     ]
+    changed = change_lines(payload["event"], payload.get("change"))
+    if changed:
+        blocks.append(_section("```" + slack_escape("\n".join(changed)) + "```"))
     room = SLACK_MAX_BLOCKS - len(blocks) - 1
     entities = payload["entities"]
     for entity in entities[:room]:

@@ -1,0 +1,217 @@
+"""Evidence: the page as received kept in WARC on alert, re-checks on schedule that turn edits and
+takedowns into one event each, and `d24watch evidence` handing one article over."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from d24watch.app import App
+from d24watch.deliver.render import render_text
+from tests.conftest import article_page, feed_source, rss, write_config
+from tests.helpers import d24
+from tests.prose import prose
+from tests.receiver import Receiver
+from tests.server import LocalServer, redirect
+from tests.test_deliver import BINH, Clock, _webhook
+
+EDIT = "The ministry later said the official had been released on bail pending trial."
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    srv = Receiver().start()
+    yield srv
+    srv.stop()
+
+
+def _page(title: str, seed: int, extra: list[str] | None = None) -> str:
+    body = prose(seed)
+    return article_page(title, [*body[:2], BINH, *(extra or []), *body[2:]])
+
+
+def _setup(tmp_path: Path, server: LocalServer, receiver: Receiver, paths: list[str]) -> tuple[Path, App, Clock]:
+    items = []
+    for n, path in enumerate(paths):
+        server.serve(path, _page(f"Report {n}", 7000 + n))
+        items.append({"title": f"Report {n}", "link": server.url(path), "guid": path})
+    server.serve("/feed", rss(items), "application/rss+xml")
+    config = write_config(tmp_path, feed_source("Local", server.url("/feed")), extra=_webhook(receiver, secret=False))
+    app = App.load(config)
+    clock = Clock()
+    app.clock = clock
+    app.init()
+    app.poll()
+    return config, app, clock
+
+
+def _events(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(p.body) for p in receiver.accepted()]
+
+
+def test_the_page_is_kept_in_warc_on_alert_and_reads_back_with_warcio(
+    tmp_path: Path, server: LocalServer, receiver: Receiver
+) -> None:
+    """One response record per alerted article: its URL, status, headers and the body byte for byte,
+    with the SHA-256 recorded beside it; pages without hits are not kept."""
+    server.serve("/plain", article_page("Rice harvest", prose(4)))
+    _, app, _ = _setup(tmp_path, server, receiver, ["/a"])
+    files = list((tmp_path / "state" / "warc").glob("*.warc.gz"))
+    assert len(files) == 1
+    with files[0].open("rb") as stream:
+        records = [
+            (
+                r.rec_type,
+                r.rec_headers.get_header("WARC-Target-URI"),
+                r.http_headers.get_statuscode(),
+                r.content_stream().read(),
+                r.rec_headers.get_header("D24Watch-Body-SHA256"),
+            )
+            for r in ArchiveIterator(stream)
+        ]
+    assert len(records) == 1
+    kind, uri, status, body, digest = records[0]
+    assert (kind, uri, status) == ("response", server.url("/a"), "200")
+    assert body == server.routes["/a"].body  # type: ignore[union-attr]
+    assert digest == hashlib.sha256(body).hexdigest()
+    with app.store() as store:
+        row = store.find_article(server.url("/a"))
+        assert row is not None
+        [evidence] = store.evidence_of(int(row["id"]))
+    assert evidence["sha256"] == digest and evidence["reason"] == "alert"
+
+
+def test_an_edit_a_404_and_the_schedule_each_give_one_event(
+    tmp_path: Path, server: LocalServer, receiver: Receiver
+) -> None:
+    """Day 1: unchanged, nothing sent. Day 7: edited, one `changed` with the diff. Day 30: 404, one
+    `removed`. Day 60: nothing is fetched again."""
+    _, app, clock = _setup(tmp_path, server, receiver, ["/a"])
+    assert [e["event"] for e in _events(receiver)] == ["mention"]
+
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    report, _ = app.recheck()
+    assert (report.checked, report.unchanged) == (1, 1)
+    assert len(receiver.posts) == 1
+
+    server.serve("/a", _page("Report 0", 7000, [EDIT]))
+    clock.advance(timedelta(days=6).total_seconds())
+    report, _ = app.recheck()
+    assert report.changed == 1
+    changed = _events(receiver)[-1]
+    assert changed["event"] == "changed" and changed["article"]["url"] == server.url("/a")
+    assert "+ " + EDIT in changed["change"]["diff"] and changed["change"]["revision"] == 2
+    assert [e["id"] for e in changed["entities"]] == ["nguyen-van-binh"]
+    assert app.recheck()[0].checked == 0  # nothing else is due yet
+
+    server.serve("/a", b"gone", status=404)
+    clock.advance(timedelta(days=23).total_seconds())
+    report, _ = app.recheck()
+    assert report.removed == 1
+    removed = _events(receiver)[-1]
+    assert removed["event"] == "removed" and removed["change"]["status"] == 404
+
+    hits = server.hits("/a")
+    clock.advance(timedelta(days=30).total_seconds())
+    assert app.recheck()[0].checked == 0
+    assert server.hits("/a") == hits
+    assert [e["event"] for e in _events(receiver)] == ["mention", "changed", "removed"]
+    assert len({p.headers["x-d24watch-delivery"] for p in receiver.posts}) == 3
+
+
+def test_a_redirect_to_the_home_page_and_a_page_emptied_are_removals(
+    tmp_path: Path, server: LocalServer, receiver: Receiver
+) -> None:
+    """Two takedowns that answer 200: a redirect to `/`, and a page whose article text is gone."""
+    _, app, clock = _setup(tmp_path, server, receiver, ["/a", "/b"])
+    server.serve("/", "<html><body><h1>Front page</h1></body></html>")
+    server.routes["/a"] = redirect(server.url("/"))
+    server.serve("/b", "<html><body></body></html>")
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    report, _ = app.recheck()
+    assert report.removed == 2
+    reasons = sorted(e["change"]["reason"] for e in _events(receiver) if e["event"] == "removed")
+    assert reasons[0].startswith("redirected to the home page") and reasons[1] == "the article's text is gone"
+    clock.advance(timedelta(days=40).total_seconds())
+    assert app.recheck()[0].checked == 0
+
+
+def test_changed_and_removed_appear_in_the_digest(tmp_path: Path, server: LocalServer, receiver: Receiver) -> None:
+    """The digest lists an edit with its diff under the entity, marked as such."""
+    _, app, clock = _setup(tmp_path, server, receiver, ["/a"])
+    server.serve("/a", _page("Report 0", 7000, [EDIT]))
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    app.recheck()
+    previews = app.preview_digests()
+    [(_, payload)] = previews
+    text = render_text(payload)
+    assert "[changed] Report 0" in text and "! + " + EDIT in text
+
+
+def test_evidence_command_writes_records_revisions_and_hits(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """`d24watch evidence URL --out DIR`: WARC records, one text file per revision, the article with
+    its hits and events, and SHA-256 sums of each."""
+    config, app, clock = _setup(tmp_path, server, receiver, ["/a"])
+    server.serve("/a", _page("Report 0", 7000, [EDIT]))
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    app.recheck()
+    out = tmp_path / "handover"
+    result = d24(capsys, config, "evidence", server.url("/a"), "--out", str(out))
+    assert result.code == 0, result.err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["SHA256SUMS", "article.json", "records.warc.gz", "revision-001.txt", "revision-002.txt"]
+    with (out / "records.warc.gz").open("rb") as stream:
+        assert [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)] == [server.url("/a")] * 2
+    article = json.loads((out / "article.json").read_text("utf-8"))
+    assert article["entities"][0]["id"] == "nguyen-van-binh" and [e["kind"] for e in article["events"]] == ["changed"]
+    assert EDIT in (out / "revision-002.txt").read_text("utf-8")
+    for line in (out / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    missing = d24(capsys, config, "evidence", "http://nowhere.example/x", "--out", str(out))
+    assert missing.code == 2 and "no stored article" in missing.err
+
+
+def test_a_watched_page_that_stops_naming_a_person_gives_one_removed_event(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """A ministry's staff page: its first version is the baseline (no alert); when Nguyễn Văn Bình's
+    name and title go, one `removed` event names him; polling the same page again adds nothing."""
+    staff = prose(8100)
+    with_binh = [*staff[:2], "Nguyễn Văn Bình, Director of the Department of Legal Affairs, MOLISA.", *staff[2:]]
+    server.serve("/staff", article_page("Leadership of the Ministry", with_binh))
+    source = '\n[[sources]]\nname = "Ministry staff"\nkind = "page"\nwatch = "removal"\n'
+    source += f'url = "{server.url("/staff")}"\ninterval = "1d"\n'
+    config = write_config(tmp_path, source, extra=_webhook(receiver, secret=False))
+    d24(capsys, config, "init")
+    first = d24(capsys, config, "poll")
+    assert first.code == 0 and "Ministry staff: 1 new" in first.out
+    assert receiver.posts == []
+
+    server.serve("/staff", article_page("Leadership of the Ministry", staff))
+    for _ in range(2):
+        _due_now(tmp_path)
+        assert d24(capsys, config, "poll").code == 0
+    [removed] = _events(receiver)
+    assert removed["event"] == "removed" and removed["article"]["url"] == server.url("/staff")
+    assert removed["change"]["entities_gone"] == ["nguyen-van-binh"]
+    assert [e["id"] for e in removed["entities"]] == ["nguyen-van-binh"]
+    assert "no longer named on the page" in removed["change"]["reason"]
+
+
+def _due_now(folder: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(folder / "state" / "d24watch.db")
+    db.execute("UPDATE sources SET next_check_at = NULL")
+    db.commit()
+    db.close()
