@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from d24watch.config import Config, SourceConfig, load_config
 from d24watch.dedupe import canonical_url, signature, text_hash
 from d24watch.deliver.dispatch import DeliveryReport, Dispatcher, Sender, open_senders
-from d24watch.deliver.render import Payload, entities_payload
+from d24watch.deliver.render import Payload, article_fields, entities_payload
 from d24watch.errors import ConfigError
 from d24watch.evidence import Archive, Snapshot
 from d24watch.fetch import Fetcher
@@ -297,13 +297,8 @@ class App:
     def article_record(self, store: Store, row: dict[str, Any]) -> dict[str, Any]:
         duplicate_of = row["duplicate_of"]
         return {
-            "url": row["url"],
-            "canonical_url": row["canonical_url"],
-            "title": row["title"],
-            "source": row["source"],
-            "published": row["published_at"],
+            **article_fields(row),
             "fetched_at": row["fetched_at"],
-            "language": row["language"],
             "text": row["text"],
             "duplicate_of": store.article_url(duplicate_of) if duplicate_of else None,
             "entities": entities_payload(self.watchlist, store.hits_for(row["id"])),
