@@ -131,9 +131,9 @@ def main() -> None:
         proc.wait(timeout=30)
         log.close()
     elapsed = time.perf_counter() - started
-    stored = sum(site.counts)
+    offered = sum(site.counts)
     print(
-        f"\n{args.feeds} feeds polled every second, {stored:,} feed answers with 2 new articles each; {elapsed:.0f} s\n"
+        f"\n{args.feeds} feeds due every second; {offered:,} new articles offered (2 per feed answer); {elapsed:.0f} s\n"
     )
     print("| cycle | memory of the process tree, MB (PSS) |")
     print("|---:|---:|")
