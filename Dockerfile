@@ -14,7 +14,7 @@ COPY --from=build /install /usr/local
 COPY config /app/config
 RUN mkdir -p /app/state && chown d24watch:d24watch /app/state
 WORKDIR /app
-# The database, the outbox and (later) evidence files; config/d24watch.toml points here.
+# The database, the outbox and the WARC evidence files; config/d24watch.toml points here.
 VOLUME ["/app/state"]
 USER 10001:10001
 EXPOSE 8024
