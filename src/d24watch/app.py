@@ -174,11 +174,10 @@ class App:
                 return RecheckReport(), DeliveryReport()
 
             async def run(pool: Workers) -> tuple[RecheckReport, DeliveryReport]:
-                async with Fetcher(self.config.fetch) as fetcher, open_senders(self.config) as senders:
+                async with Fetcher(self.config.fetch) as fetcher:
                     checker = Rechecker(self.config, store, self.matcher(), pool, self.archive(), clock=self.clock)
                     report = await checker.run(fetcher, due)
-                    dispatcher = self.dispatcher(store, senders)
-                    return report, await dispatcher.deliver(dispatcher.channel_names("immediate"))
+                return report, await self.send(store, mode="immediate")
 
             if workers is not None:
                 return asyncio.run(run(workers))
@@ -209,12 +208,7 @@ class App:
             record["snapshots"] = [
                 {k: r[k] for k in ("url", "fetched_at", "status", "sha256", "reason", "warc_file")} for r in records
             ]
-            record["events"] = list(
-                store.db.query(
-                    "SELECT kind, revision, detail, found_at FROM article_events WHERE article_id = ? ORDER BY id",
-                    [row["id"]],
-                )
-            )
+            record["events"] = store.events_of(int(row["id"]))
             files["article.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
             manifest = {}
             for name, data in files.items():
@@ -244,15 +238,16 @@ class App:
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def deliver(self, channels: list[str] | None = None) -> tuple[DeliveryReport, int]:
+    async def send(self, store: Store, *, mode: str | None = None) -> DeliveryReport:
+        """Send the due deliveries of the channels in `mode` (all channels when None)."""
+        async with open_senders(self.config) as senders:
+            dispatcher = self.dispatcher(store, senders)
+            return await dispatcher.deliver(dispatcher.channel_names(mode))
+
+    def deliver(self) -> tuple[DeliveryReport, int]:
         """Retry pending deliveries whose back-off has passed: (report, still failing)."""
-
-        async def run(store: Store) -> DeliveryReport:
-            async with open_senders(self.config) as senders:
-                return await self.dispatcher(store, senders).deliver(channels)
-
         with self.store() as store:
-            report = asyncio.run(run(store))
+            report = asyncio.run(self.send(store))
             return report, store.delivery_counts()["failing"]
 
     def digest(self) -> DeliveryReport:
@@ -350,12 +345,7 @@ class App:
                         progress(read)
             flush()
 
-            async def send() -> DeliveryReport:
-                async with open_senders(self.config) as senders:
-                    dispatcher = self.dispatcher(store, senders)
-                    return await dispatcher.deliver(dispatcher.channel_names("immediate"))
-
-            delivered = asyncio.run(send()) if changed else DeliveryReport()
+            delivered = asyncio.run(self.send(store, mode="immediate")) if changed else DeliveryReport()
         return read, changed, delivered
 
 

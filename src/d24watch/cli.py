@@ -136,9 +136,14 @@ def cmd_poll(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     failed = sum(1 for r in reports if not r.ok)
     new = sum(r.new for r in reports)
     print(f"polled {len(reports)} sources: {new} new articles, {failed} sources failed")
-    if delivered.sent or delivered.failed or delivered.deferred:
-        print(delivery_line(delivered))
+    print_deliveries(delivered)
     return EXIT_OK
+
+
+def print_deliveries(report: DeliveryReport) -> None:
+    """The delivery line, when anything was tried."""
+    if report.sent or report.failed or report.deferred:
+        print(delivery_line(report))
 
 
 def delivery_line(report: DeliveryReport) -> str:
@@ -259,8 +264,7 @@ def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"rematched {read} articles: {changed} with entities they did not match before")
-    if delivered.sent or delivered.failed or delivered.deferred:
-        print(delivery_line(delivered))
+    print_deliveries(delivered)
     return EXIT_OK
 
 
@@ -299,8 +303,7 @@ def cmd_recheck(args: argparse.Namespace, config_path: Path, debug: bool) -> int
         f"rechecked {report.checked} articles: {report.unchanged} unchanged, {report.changed} changed, "
         f"{report.removed} removed, {report.failed} could not be fetched (tried again later)"
     )
-    if delivered.sent or delivered.failed or delivered.deferred:
-        print(delivery_line(delivered))
+    print_deliveries(delivered)
     return EXIT_OK
 
 

@@ -44,7 +44,13 @@ class SourceError(D24WatchError):
 
 
 class FetchError(SourceError):
-    """The HTTP exchange failed or was refused."""
+    """The HTTP exchange failed or was refused; `status` is the answer's HTTP status, if any."""
+
+    def __init__(
+        self, url: str, message: str, *, retry_after_s: float | None = None, status: int | None = None
+    ) -> None:
+        self.status = status
+        super().__init__(url, message, retry_after_s=retry_after_s)
 
 
 class ParseError(SourceError):

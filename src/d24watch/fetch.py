@@ -148,7 +148,7 @@ class Fetcher:
                         return FetchResult(url, status, response_headers, b"")
                     if status >= 400:
                         retry = retry_after_seconds(response_headers.get("retry-after"))
-                        raise FetchError(url, f"HTTP {status}", retry_after_s=retry)
+                        raise FetchError(url, f"HTTP {status}", retry_after_s=retry, status=status)
                     declared = response_headers.get("content-length", "")
                     encoded = response_headers.get("content-encoding", "identity") != "identity"
                     if declared.isdigit() and int(declared) > cap and not encoded:

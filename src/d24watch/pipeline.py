@@ -42,6 +42,7 @@ class Item:
     page_pending: bool = False
     page_error: str | None = None
     response: FetchResult | None = None  # the page as received, kept only when it names an entity
+    matches: list[EntityMatch] | None = None  # of the page's title and text, when already known
 
 
 @dataclass
@@ -303,11 +304,6 @@ class Pipeline:
                 prepared = await self.workers.run(
                     item.entry.link, extract_and_prepare, result.body, charset_of(result), needs_metadata
                 )
-                if self.archive is not None and self.matcher.match(
-                    item.entry.title or prepared.article.title or "", prepared.article.text
-                ):
-                    item.response = result  # evidence for the alert; other bodies are not kept
-                del result
         except SourceError as exc:
             log.info("page_failed source=%s url=%s error=%s", source.name, item.entry.link, exc.message)
             item.page_error = exc.message
@@ -322,6 +318,11 @@ class Pipeline:
             )
             return
         item.prepared = prepared
+        if self.archive is not None:
+            # Matched here, once, to know whether the page is evidence; storing reuses the result.
+            item.matches = self.matcher.match(item.entry.title or article.title or "", article.text)
+            if item.matches:
+                item.response = result  # other bodies are not kept
 
     # -- storing -----------------------------------------------------------------------------
 
@@ -388,7 +389,7 @@ class Pipeline:
         row = self._row(source, item, canonical)
         article_id = self.store.insert_article(row, sig, prepared.folded)
         outcome.new += 1
-        matches = self.matcher.match(str(row["title"]), prepared.article.text)
+        matches = self._matches(item, str(row["title"]))
         self._record(article_id, 1, matches, set(), outcome)
         if matches:
             self._keep_evidence(article_id, item.response, "alert")
@@ -414,10 +415,16 @@ class Pipeline:
         )
         outcome.revisions += 1
         before = self.store.entities_of(known.id)
-        matches = self.matcher.match(title, prepared.article.text)
+        matches = self._matches(item, title)
         self._record(known.id, revision, matches, before, outcome)
         if matches:
             self._keep_evidence(known.id, item.response, "revision")
+
+    def _matches(self, item: Item, title: str) -> list[EntityMatch]:
+        if item.matches is not None:
+            return item.matches
+        assert item.prepared is not None
+        return self.matcher.match(title, item.prepared.article.text)
 
     def _keep_evidence(
         self, article_id: int, response: FetchResult | None, reason: str, *, recheck: bool = True

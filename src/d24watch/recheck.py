@@ -6,7 +6,6 @@ answer is kept in the WARC archive."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 
 from d24watch.config import Config
 from d24watch.dedupe import Signature
-from d24watch.errors import SourceError
+from d24watch.errors import FetchError, SourceError
 from d24watch.evidence import Archive
 from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
@@ -28,7 +27,6 @@ from d24watch.workers import Workers
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(days=3)  # a check that keeps failing (a 500, a dead host) is dropped after this
-_STATUS = re.compile(r"^HTTP (\d{3})")
 
 
 @dataclass
@@ -86,10 +84,9 @@ class Rechecker:
         url = str(row["url"])
         try:
             result = await fetcher.get(url, accept="text/html, application/xhtml+xml, */*;q=0.8")
-        except SourceError as exc:
-            status = _STATUS.match(exc.message)
-            if status and int(status.group(1)) in (404, 410):
-                return self._removed(row, None, exc.message, int(status.group(1)))
+        except FetchError as exc:
+            if exc.status in (404, 410):
+                return self._removed(row, None, exc.message, exc.status)
             return self._failed(article_id, exc.message)
         if is_home_page(url, result.url):
             return self._removed(row, result, f"redirected to the home page {result.url}", result.status)
@@ -149,11 +146,9 @@ class Rechecker:
 
     def _failed(self, article_id: int, message: str) -> str:
         now = self.clock()
-        first_due = self.store.conn.execute(
-            "SELECT min(due_at) FROM rechecks WHERE article_id = ? AND done_at IS NULL", (article_id,)
-        ).fetchone()[0]
+        first_due = self.store.first_due_recheck(article_id)
         log.info("recheck_failed article=%d error=%s", article_id, message)
-        if first_due and datetime.fromisoformat(first_due.replace("Z", "+00:00")) + GIVE_UP_AFTER < now:
+        if first_due is not None and first_due + GIVE_UP_AFTER < now:
             with self.store.transaction():
                 self.store.finish_rechecks(article_id, now, f"failed: {message}"[:200])
         return "failed"

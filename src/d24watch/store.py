@@ -596,6 +596,12 @@ class Store:
         )
         return [int(r[0]) for r in rows]
 
+    def first_due_recheck(self, article_id: int) -> datetime | None:
+        row = self.conn.execute(
+            "SELECT min(due_at) FROM rechecks WHERE article_id = ? AND done_at IS NULL", (article_id,)
+        ).fetchone()
+        return parse_iso(row[0]) if row else None
+
     def finish_rechecks(self, article_id: int, now: datetime, outcome: str, *, all_remaining: bool = False) -> None:
         """Mark the article's due checks done (or every remaining one, after a removal)."""
         where = "" if all_remaining else " AND due_at <= :now"
@@ -615,6 +621,14 @@ class Store:
         row = self.conn.execute("SELECT detail FROM article_events WHERE id = ?", (event_id,)).fetchone()
         detail: dict[str, Any] = json.loads(row[0]) if row else {}
         return detail
+
+    def events_of(self, article_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT kind, revision, detail, found_at FROM article_events WHERE article_id = ? ORDER BY id",
+                [article_id],
+            )
+        )
 
     def forget_entities(self, article_id: int, entity_ids: Iterable[str]) -> None:
         """The page no longer names them: a later mention is news again."""
