@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import tree_rss  # noqa: E402
 from tests.prose import prose  # noqa: E402
 
-from d24watch.dedupe import BANDS, PERMUTATIONS, is_near_duplicate, signature, text_hash  # noqa: E402
+from d24watch.dedupe import BANDS, PERMUTATIONS, Signature, is_near_duplicate, signature, text_hash  # noqa: E402
 from d24watch.store import Store  # noqa: E402
+from d24watch.store.rows import NewArticle  # noqa: E402
 
 
 def fill(path: Path, count: int) -> float:
@@ -90,38 +91,36 @@ def child(path: str) -> None:
         started = time.perf_counter()
         with store.transaction():
             store.insert_article(
-                {
-                    "source": "bench",
-                    "url": f"http://bench.example/{n}",
-                    "canonical_url": f"http://bench.example/{n}",
-                    "guid": None,
-                    "title": f"Story {n}",
-                    "author": None,
-                    "published_at": None,
-                    "fetched_at": "2024-05-06T00:00:00Z",
-                    "language": "en",
-                    "text": text,
-                    "text_hash": text_hash(text),
-                },
+                NewArticle(
+                    source="bench",
+                    url=f"http://bench.example/{n}",
+                    canonical_url=f"http://bench.example/{n}",
+                    title=f"Story {n}",
+                    fetched_at="2024-05-06T00:00:00Z",
+                    language="en",
+                    text=text,
+                    text_hash=text_hash(text),
+                ),
                 sig,
             )
         inserts.append(time.perf_counter() - started)
 
-    def accept(new: object, old: object) -> bool:
-        return is_near_duplicate(new, old, 0.8)  # type: ignore[arg-type]
+    def near_duplicate(sig: Signature) -> int | None:
+        """What the poll does for a new text: the first LSH candidate that is a near-duplicate."""
+        return next((i for i, old in store.near_candidates(sig) if is_near_duplicate(sig, old, 0.8)), None)
 
     hits, found = [], 0
     for text in originals * 2:
         sig = signature(edit(text, 0.01, rng))
         started = time.perf_counter()
-        match = store.near_duplicate(sig, accept)
+        match = near_duplicate(sig)
         hits.append(time.perf_counter() - started)
         found += match is not None
     misses, false = [], 0
     for n in range(200):
         sig = signature(" ".join(prose(90_000 + n, words=700)))
         started = time.perf_counter()
-        match = store.near_duplicate(sig, accept)
+        match = near_duplicate(sig)
         misses.append(time.perf_counter() - started)
         false += match is not None
     store.close()

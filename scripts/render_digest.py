@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from d24watch.deliver.render import digest_payload, render_html
+from d24watch.deliver.payload import digest_payload
+from d24watch.deliver.render.email import render_html
 from d24watch.watchlist import load_watchlist
 
 ROOT = Path(__file__).resolve().parents[1]

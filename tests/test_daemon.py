@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from d24watch import commands
 from d24watch.app import App
 from d24watch.daemon import Daemon
 from tests.conftest import write_config
@@ -196,7 +197,7 @@ def test_sigkill_mid_cycle_then_restart_loses_and_repeats_nothing(
 
 def _in_process(config: Path) -> tuple[Daemon, threading.Thread]:
     app = App.load(config)
-    app.init()
+    commands.init(app)
     daemon = Daemon(app, listen="127.0.0.1:0")
     thread = threading.Thread(target=daemon.run, kwargs={"handle_signals": False}, daemon=True)
     thread.start()
@@ -205,17 +206,17 @@ def _in_process(config: Path) -> tuple[Daemon, threading.Thread]:
 
 
 def test_a_job_that_raises_is_logged_with_its_traceback_and_counted_and_the_daemon_goes_on(
-    tmp_path: Path, server: LocalServer, receiver: Receiver, caplog: Any
+    tmp_path: Path, server: LocalServer, receiver: Receiver, caplog: Any, monkeypatch: Any
 ) -> None:
     """A digest job that raises shows in the log and in d24watch_job_errors_total; polling goes on."""
     _articles(server, {"/binh": ("Labour official detained", [BINH])})
     config = _daemon_config(tmp_path, _source("Local", server.url("/feed"), "1s"), receiver, digest="1s")
     daemon, thread = _in_process(config)
 
-    def broken() -> None:
+    def broken(app: App) -> None:
         raise RuntimeError("digest renderer exploded")
 
-    daemon.app.digest = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(commands, "digest", broken)
     try:
         start = daemon.cycles
         _wait(lambda: 'd24watch_job_errors_total{job="digest"}' in daemon.metrics.render().decode(), 20, "an error")

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
+from d24watch import commands
 from d24watch.app import App
-from d24watch.deliver.outbox import retry_delay
-from d24watch.deliver.render import SLACK_MAX_BLOCKS, SLACK_MAX_TEXT, slack_message
+from d24watch.deliver.plan import retry_delay
+from d24watch.deliver.render.slack import SLACK_MAX_BLOCKS, SLACK_MAX_TEXT, slack_message
 from tests.conftest import article_page, feed_source, rss, write_config
 from tests.helpers import d24
 from tests.prose import prose
@@ -126,24 +127,24 @@ def test_webhook_refused_twice_then_accepted_gets_the_alert_once_with_one_delive
     app = _app(config, clock)
     receiver.answers = [(503, {}), (503, {"Retry-After": "300"})]
 
-    reports, delivered = app.poll()
+    reports, delivered = commands.poll(app)
     assert reports[0].matched_entities == ("nguyen-van-binh",)
     assert (delivered.sent, delivered.failed) == (0, 1) and len(receiver.posts) == 1
 
     clock.advance(30)  # the first back-off is one minute
-    assert app.deliver()[0].sent == 0 and len(receiver.posts) == 1
+    assert commands.deliver(app)[0].sent == 0 and len(receiver.posts) == 1
     clock.advance(31)
-    report, failing = app.deliver()
+    report, failing = commands.deliver(app)
     assert (report.failed, failing, len(receiver.posts)) == (1, 1, 2)
 
     clock.advance(200)  # Retry-After: 300 outweighs the two-minute back-off
-    assert app.deliver()[0].sent == 0 and len(receiver.posts) == 2
+    assert commands.deliver(app)[0].sent == 0 and len(receiver.posts) == 2
     clock.advance(101)
-    report, failing = app.deliver()
+    report, failing = commands.deliver(app)
     assert (report.sent, failing, len(receiver.posts)) == (1, 0, 3)
 
     clock.advance(10_000)
-    assert app.deliver()[0].sent == 0
+    assert commands.deliver(app)[0].sent == 0
     assert d24(capsys, config, "poll").code == 0
     assert len(receiver.posts) == 3 and len(receiver.accepted()) == 1
     assert len({p.headers["x-d24watch-delivery"] for p in receiver.posts}) == 1

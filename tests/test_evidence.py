@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from d24watch import commands
 from d24watch.app import App
-from d24watch.deliver.render import render_text
+from d24watch.deliver.render.email import render_text
 from tests.conftest import article_page, feed_source, rss, write_config
 from tests.helpers import d24
 from tests.prose import prose
@@ -47,8 +48,8 @@ def _setup(tmp_path: Path, server: LocalServer, receiver: Receiver, paths: list[
     app = App.load(config)
     clock = Clock()
     app.clock = clock
-    app.init()
-    app.poll()
+    commands.init(app)
+    commands.poll(app)
     return config, app, clock
 
 
@@ -84,8 +85,8 @@ def test_the_page_is_kept_in_warc_on_alert_and_reads_back_with_warcio(
     with app.store() as store:
         row = store.find_article(server.url("/a"))
         assert row is not None
-        [evidence] = store.evidence_of(int(row["id"]))
-    assert evidence["sha256"] == digest and evidence["reason"] == "alert"
+        [evidence] = store.evidence_of(row.id)
+    assert evidence.sha256 == digest and evidence.reason == "alert"
 
 
 def test_an_edit_a_404_and_the_schedule_each_give_one_event(
@@ -97,30 +98,30 @@ def test_an_edit_a_404_and_the_schedule_each_give_one_event(
     assert [e["event"] for e in _events(receiver)] == ["mention"]
 
     clock.advance(timedelta(days=1, minutes=1).total_seconds())
-    report, _ = app.recheck()
+    report, _ = commands.recheck(app)
     assert (report.checked, report.unchanged) == (1, 1)
     assert len(receiver.posts) == 1
 
     server.serve("/a", _page("Report 0", 7000, [EDIT]))
     clock.advance(timedelta(days=6).total_seconds())
-    report, _ = app.recheck()
+    report, _ = commands.recheck(app)
     assert report.changed == 1
     changed = _events(receiver)[-1]
     assert changed["event"] == "changed" and changed["article"]["url"] == server.url("/a")
     assert "+ " + EDIT in changed["change"]["diff"] and changed["change"]["revision"] == 2
     assert [e["id"] for e in changed["entities"]] == ["nguyen-van-binh"]
-    assert app.recheck()[0].checked == 0  # nothing else is due yet
+    assert commands.recheck(app)[0].checked == 0  # nothing else is due yet
 
     server.serve("/a", b"gone", status=404)
     clock.advance(timedelta(days=23).total_seconds())
-    report, _ = app.recheck()
+    report, _ = commands.recheck(app)
     assert report.removed == 1
     removed = _events(receiver)[-1]
     assert removed["event"] == "removed" and removed["change"]["status"] == 404
 
     hits = server.hits("/a")
     clock.advance(timedelta(days=30).total_seconds())
-    assert app.recheck()[0].checked == 0
+    assert commands.recheck(app)[0].checked == 0
     assert server.hits("/a") == hits
     assert [e["event"] for e in _events(receiver)] == ["mention", "changed", "removed"]
     assert len({p.headers["x-d24watch-delivery"] for p in receiver.posts}) == 3
@@ -135,12 +136,12 @@ def test_a_redirect_to_the_home_page_and_a_page_emptied_are_removals(
     server.routes["/a"] = redirect(server.url("/"))
     server.serve("/b", "<html><body></body></html>")
     clock.advance(timedelta(days=1, minutes=1).total_seconds())
-    report, _ = app.recheck()
+    report, _ = commands.recheck(app)
     assert report.removed == 2
     reasons = sorted(e["change"]["reason"] for e in _events(receiver) if e["event"] == "removed")
     assert reasons[0].startswith("redirected to the home page") and reasons[1] == "the article's text is gone"
     clock.advance(timedelta(days=40).total_seconds())
-    assert app.recheck()[0].checked == 0
+    assert commands.recheck(app)[0].checked == 0
 
 
 def test_changed_and_removed_appear_in_the_digest(tmp_path: Path, server: LocalServer, receiver: Receiver) -> None:
@@ -148,8 +149,8 @@ def test_changed_and_removed_appear_in_the_digest(tmp_path: Path, server: LocalS
     _, app, clock = _setup(tmp_path, server, receiver, ["/a"])
     server.serve("/a", _page("Report 0", 7000, [EDIT]))
     clock.advance(timedelta(days=1, minutes=1).total_seconds())
-    app.recheck()
-    previews = app.preview_digests()
+    commands.recheck(app)
+    previews = commands.preview_digests(app)
     [(_, payload)] = previews
     text = render_text(payload)
     assert "[changed] Report 0" in text and "! + " + EDIT in text
@@ -163,7 +164,7 @@ def test_evidence_command_writes_records_revisions_and_hits(
     config, app, clock = _setup(tmp_path, server, receiver, ["/a"])
     server.serve("/a", _page("Report 0", 7000, [EDIT]))
     clock.advance(timedelta(days=1, minutes=1).total_seconds())
-    app.recheck()
+    commands.recheck(app)
     out = tmp_path / "handover"
     result = d24(capsys, config, "evidence", server.url("/a"), "--out", str(out))
     assert result.code == 0, result.err

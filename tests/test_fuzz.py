@@ -13,8 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from d24watch.config import ConfigErrors
-from d24watch.errors import ConfigError, ParseError
+from d24watch.errors import ConfigError, ConfigErrors, ParseError
 from d24watch.extract import extract_and_prepare
 from d24watch.match import Matcher
 from d24watch.parse import article_links, parse_feed

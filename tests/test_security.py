@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
-from d24watch.deliver.render import SLACK_MAX_TEXT, email_message, render_html, render_text, slack_message
+from d24watch.deliver.render.email import email_message, render_html, render_text
+from d24watch.deliver.render.slack import SLACK_MAX_TEXT, slack_message
 from d24watch.store import MIGRATIONS, Store
 from tests.conftest import article_page, feed_source, rss, write_config
 from tests.helpers import d24

@@ -7,17 +7,20 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from d24watch import __version__
-from d24watch.app import App, parse_since, summary_line
-from d24watch.config import ConfigErrors, load_config, redact, resolve_config_path
+from d24watch import __version__, commands
+from d24watch.app import App
+from d24watch.config import load_config, redact, resolve_config_path
 from d24watch.deliver.dispatch import DeliveryReport
-from d24watch.deliver.render import render_text
-from d24watch.errors import ConfigError, D24WatchError, StorageError
+from d24watch.deliver.render.email import render_text
+from d24watch.errors import ConfigError, ConfigErrors, D24WatchError, NotFoundError, StorageError
 from d24watch.logs import setup_logging
 from d24watch.models import SourceReport
+from d24watch.records import evidence_bundle
+from d24watch.store import parse_iso
 from d24watch.watchlist import load_watchlist
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -91,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"d24watch: config error: {redact(str(exc))}\n")
         return EXIT_CONFIG
+    except NotFoundError as exc:
+        sys.stderr.write(f"d24watch: {redact(str(exc))}\n")
+        return EXIT_CONFIG
     except StorageError as exc:
         if debug:
             raise
@@ -121,7 +127,7 @@ def _app(config_path: Path, debug: bool, level: str = "warning") -> App:
 
 def cmd_init(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    version, seeds = app.init()
+    version, seeds = commands.init(app)
     print(f"database {app.config.database} at schema version {version}; {seeds} seed documents imported")
     return EXIT_OK
 
@@ -132,7 +138,7 @@ def cmd_poll(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     def progress(report: SourceReport) -> None:
         print(summary_line(report), flush=True)
 
-    reports, delivered = app.poll(args.source, progress=progress)
+    reports, delivered = commands.poll(app, args.source, progress=progress)
     failed = sum(1 for r in reports if not r.ok)
     new = sum(r.new for r in reports)
     print(f"polled {len(reports)} sources: {new} new articles, {failed} sources failed")
@@ -155,7 +161,7 @@ def delivery_line(report: DeliveryReport) -> str:
 
 def cmd_deliver(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    report, failing = app.deliver()
+    report, failing = commands.deliver(app)
     print(delivery_line(report))
     if failing:
         print(f"{failing} deliveries are failing and wait for a retry; see `d24watch status`", file=sys.stderr)
@@ -165,7 +171,7 @@ def cmd_deliver(args: argparse.Namespace, config_path: Path, debug: bool) -> int
 def cmd_digest(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
     if args.dry_run:
-        previews = app.preview_digests()
+        previews = commands.preview_digests(app)
         if not previews:
             print("nothing new to digest", file=sys.stderr)
         for index, (channel, payload) in enumerate(previews):
@@ -173,7 +179,7 @@ def cmd_digest(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
                 print(("\n" if index else "") + f"# channel {channel}")
             sys.stdout.write(render_text(payload))
         return EXIT_OK
-    report = app.digest()
+    report = commands.digest(app)
     if not report.sent and not report.failed and not report.deferred:
         print("nothing new to digest")
         return EXIT_OK
@@ -185,42 +191,37 @@ def cmd_digest(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
 
 def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    with app.store() as store:
-        rows = {r["name"]: r for r in store.source_rows()}
-        counts = store.delivery_counts()
-        failing = store.failing_deliveries()
-        articles = store.count("articles", "duplicate_of IS NULL")
-        duplicates = store.count("articles", "duplicate_of IS NOT NULL")
+    state = commands.status(app)
     header = ("source", "last success", "last error", "items", "next poll")
     table = [header]
     for source in app.config.sources:
-        row = rows.get(source.name, {})
-        error = row.get("last_error") or ""
-        if error and row.get("consecutive_errors"):
-            error = f"{error} (x{row['consecutive_errors']})"
+        row = state.sources.get(source.name)
+        error = (row.last_error or "") if row else ""
+        if error and row and row.consecutive_errors:
+            error = f"{error} (x{row.consecutive_errors})"
         elif error:
             error = ""
-        state = "" if source.enabled else " (disabled)"
         table.append(
             (
-                source.name + state,
-                row.get("last_success_at") or "never",
+                source.name + ("" if source.enabled else " (disabled)"),
+                (row.last_success_at if row else None) or "never",
                 redact(error)[:70],
-                str(row.get("items_seen", 0)),
-                row.get("next_check_at") or "now",
+                str(row.items_seen if row else 0),
+                (row.next_check_at if row else None) or "now",
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    counts = state.deliveries
     print(
-        f"\n{articles} articles, {duplicates} duplicates; deliveries: "
-        f"{counts['sent']} sent, {counts['pending']} pending, {counts['failing']} failing"
+        f"\n{state.articles} articles, {state.duplicates} duplicates; deliveries: "
+        f"{counts.sent} sent, {counts.pending} pending, {counts.failing} failing"
     )
-    for row in failing[:20]:
+    for failing in state.failing[:20]:
         print(
-            f"  failing: {row['channel']} {row['event']} after {row['attempts']} attempts: "
-            f"{redact(row['last_error'] or '')[:100]}; next try {row['next_attempt_at']}"
+            f"  failing: {failing.channel} {failing.event} after {failing.attempts} attempts: "
+            f"{redact(failing.last_error or '')[:100]}; next try {failing.next_attempt_at}"
         )
     return EXIT_OK
 
@@ -230,8 +231,8 @@ def cmd_search(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     with app.store() as store:
         rows = store.search(" ".join(args.query), limit=args.limit)
     for row in rows:
-        when = (row["published_at"] or row["fetched_at"] or "")[:10]
-        print(f"{when}  {row['title'] or '(untitled)'}\n    {row['url']}\n    {row['excerpt']}")
+        when = (row.published_at or row.fetched_at or "")[:10]
+        print(f"{when}  {row.title or '(untitled)'}\n    {row.url}\n    {row.excerpt}")
     if not rows:
         print("no matches", file=sys.stderr)
     return EXIT_OK
@@ -239,7 +240,7 @@ def cmd_search(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
 
 def cmd_export(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    count = app.export(sys.stdout, parse_since(args.since), _counter("articles written"))
+    count = commands.export(app, sys.stdout, parse_since(args.since), _counter("articles written"))
     if sys.stderr.isatty():
         print(f"\rexported {count} articles", file=sys.stderr)
     return EXIT_OK
@@ -260,7 +261,7 @@ def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int
     app = _app(config_path, debug)
     since = parse_since(args.since)
 
-    read, changed, delivered = app.rematch(since, _counter("articles read"))
+    read, changed, delivered = commands.rematch(app, since, _counter("articles read"))
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"rematched {read} articles: {changed} with entities they did not match before")
@@ -298,7 +299,7 @@ def cmd_check_config(args: argparse.Namespace, config_path: Path, debug: bool) -
 
 def cmd_recheck(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    report, delivered = app.recheck()
+    report, delivered = commands.recheck(app)
     print(
         f"rechecked {report.checked} articles: {report.unchanged} unchanged, {report.changed} changed, "
         f"{report.removed} removed, {report.failed} could not be fetched (tried again later)"
@@ -309,8 +310,8 @@ def cmd_recheck(args: argparse.Namespace, config_path: Path, debug: bool) -> int
 
 def cmd_evidence(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
-    written = app.evidence(args.url, args.out)
-    print(f"{written['url']}: {written['snapshots']} snapshots; wrote {', '.join(written['files'])} to {args.out}")
+    written = evidence_bundle(app, args.url, args.out)
+    print(f"{written.url}: {written.snapshots} snapshots; wrote {', '.join(written.files)} to {args.out}")
     return EXIT_OK
 
 
@@ -319,7 +320,7 @@ def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
 
     app = App.load(config_path)
     setup_logging(app.config.log_format, app.config.log_level, debug=debug)
-    app.init()
+    commands.init(app)
     return Daemon(app, listen=args.listen).run()
 
 
@@ -328,6 +329,35 @@ def cmd_demo(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
 
     setup_logging("text", "error", debug=debug)
     return run_demo(sys.stdout, args.keep)
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = parse_iso(value)
+    except ValueError:
+        raise ConfigError("--since", "", f"{value!r} is not an ISO date or time (e.g. 2024-05-01)") from None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def summary_line(report: SourceReport) -> str:
+    """What one source's update did, in one line."""
+    if not report.ok:
+        return f"{report.name}: failed: {report.error}"
+    if report.not_modified:
+        return f"{report.name}: unchanged (304)"
+    parts = [f"{report.new} new", f"{report.duplicates} duplicate{'s' if report.duplicates != 1 else ''}"]
+    if report.revisions:
+        parts.append(f"{report.revisions} revised")
+    if report.page_errors:
+        parts.append(f"{report.page_errors} page{'s' if report.page_errors != 1 else ''} kept from the feed")
+    line = f"{report.name}: " + ", ".join(parts)
+    if report.matched_entities:
+        line += f"; matched {', '.join(report.matched_entities)}"
+    return line
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {

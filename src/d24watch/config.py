@@ -5,23 +5,33 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from d24watch import __version__
-from d24watch.errors import ConfigError
+from d24watch.errors import ConfigErrors
+from d24watch.tomlfile import Reader, load_toml, parse_duration, schedule_interval, validate_cron
 
 DEFAULT_CONFIG = "config/d24watch.toml"
 DEFAULT_USER_AGENT = f"d24watch/{__version__} (+https://github.com/d24watch/d24watch)"
 CHANNEL_TYPES = ("email", "slack", "webhook", "file")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+SourceKind = Literal["feed", "page"]
+Watch = Literal["removal"]
+Mode = Literal["digest", "immediate"]
+Security = Literal["none", "starttls", "tls"]
+LogFormat = Literal["auto", "text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+_KINDS: dict[str, SourceKind] = {"feed": "feed", "page": "page"}
+_MODES: dict[str, Mode] = {"digest": "digest", "immediate": "immediate"}
+_SECURITY: dict[str, Security] = {"none": "none", "starttls": "starttls", "tls": "tls"}
+_LOG_FORMATS: dict[str, LogFormat] = {"auto": "auto", "text": "text", "json": "json"}
+_LOG_LEVELS: dict[str, LogLevel] = {"debug": "debug", "info": "info", "warning": "warning", "error": "error"}
 
 
 class Secret:
@@ -71,52 +81,6 @@ def redact(text: str) -> str:
     return text
 
 
-def parse_duration(value: str) -> timedelta:
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a duration (use 90s, 30m, 2h or 1d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def schedule_interval(schedule: str) -> timedelta | None:
-    """A digest schedule given as a duration (`12h`: every twelve hours) instead of a cron
-    expression; None when it is not one."""
-    try:
-        interval = parse_duration(schedule)
-    except ValueError:
-        return None
-    return interval if interval.total_seconds() > 0 else None
-
-
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day of month", 1, 31),
-    ("month", 1, 12),
-    ("day of week", 0, 7),
-)
-
-
-def validate_cron(expr: str) -> None:
-    """Raise ValueError unless `expr` is a five-field crontab expression of numbers, `*`, lists,
-    ranges and steps."""
-    parts = expr.split()
-    if len(parts) != 5:
-        raise ValueError(f"{expr!r} is not a cron expression of five fields (minute hour day month weekday)")
-    for part, (name, lo, hi) in zip(parts, _CRON_FIELDS, strict=True):
-        for item in part.split(","):
-            base, _, step = item.partition("/")
-            if step and (not step.isdigit() or int(step) == 0):
-                raise ValueError(f"{expr!r}: bad step {step!r} in the {name} field")
-            if base == "*":
-                continue
-            ends = base.split("-")
-            if len(ends) > 2 or not all(e.isdigit() for e in ends):
-                raise ValueError(f"{expr!r}: {item!r} is not valid in the {name} field")
-            if any(not lo <= int(e) <= hi for e in ends):
-                raise ValueError(f"{expr!r}: {item!r} is outside {lo}-{hi} in the {name} field")
-
-
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     timeout_s: float = 20.0
@@ -133,21 +97,61 @@ class FetchConfig:
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
     name: str
-    kind: str
+    kind: SourceKind
     url: str
     interval: timedelta
     enabled: bool = True
     language: str | None = None
-    watch: str | None = None
+    watch: Watch | None = None
+
+
+# One class per channel type, built and checked once when the config is read; senders take them as they are.
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelConfig:
+class EmailChannel:
     name: str
-    type: str
-    mode: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    mode: Mode
+    smtp_host: str
+    sender: str  # the From address (`from` in the config)
+    to: tuple[str, ...]
+    security: Security = "starttls"
+    smtp_port: int = 587
+    username: str | None = None
+    password: Secret | None = None
+    timeout_s: float = 30.0
+    ca_file: Path | None = None
+    type: Literal["email"] = field(default="email", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackChannel:
+    name: str
+    mode: Mode
+    webhook_url: Secret
+    timeout_s: float = 10.0
+    type: Literal["slack"] = field(default="slack", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookChannel:
+    name: str
+    mode: Mode
+    url: str
+    secret: Secret | None = None
+    timeout_s: float = 10.0
+    type: Literal["webhook"] = field(default="webhook", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FileChannel:
+    name: str
+    mode: Mode
+    directory: Path
+    type: Literal["file"] = field(default="file", init=False)
+
+
+ChannelConfig = EmailChannel | SlackChannel | WebhookChannel | FileChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +169,8 @@ class Config:
     retry_max: timedelta
     channels: tuple[ChannelConfig, ...]
     recheck: tuple[timedelta, ...]
-    log_format: str = "auto"
-    log_level: str = "info"
+    log_format: LogFormat = "auto"
+    log_level: LogLevel = "info"
 
     @property
     def state_dir(self) -> Path:
@@ -176,75 +180,8 @@ class Config:
         return next((s for s in self.sources if s.name == name), None)
 
 
-class _Reader:
-    """Walks one TOML document, collecting every problem with its key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[ConfigError] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(ConfigError(str(self.path), key, message))
-
-    def table(self, data: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
-        value = data.get(key.rsplit(".", 1)[-1], {})
-        if not isinstance(value, dict):
-            self.problem(key, "must be a table")
-            return {}
-        for unknown in sorted(set(value) - allowed):
-            self.problem(f"{key}.{unknown}", "unknown key")
-        return value
-
-    def get(self, table: Mapping[str, Any], prefix: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        if key not in table:
-            return default
-        value = table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
-        if not ok:
-            names = " or ".join(k.__name__.replace("str", "string").replace("int", "integer") for k in kinds)
-            self.problem(f"{prefix}.{key}", f"must be a {names}, not {value!r}")
-            return default
-        return value
-
-    def duration(self, table: Mapping[str, Any], prefix: str, key: str, default: str) -> timedelta:
-        raw = self.get(table, prefix, key, str, default)
-        try:
-            value = parse_duration(raw)
-        except ValueError as exc:
-            self.problem(f"{prefix}.{key}", str(exc))
-            return parse_duration(default)
-        if value <= timedelta(0):
-            self.problem(f"{prefix}.{key}", "must be longer than zero")
-            return parse_duration(default)
-        return value
-
-    def positive(self, table: Mapping[str, Any], prefix: str, key: str, default: int) -> int:
-        value: int = self.get(table, prefix, key, int, default)
-        if value <= 0:
-            self.problem(f"{prefix}.{key}", f"must be a positive integer, not {value}")
-            return default
-        return value
-
-
 def resolve_config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("D24WATCH_CONFIG") or DEFAULT_CONFIG)
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "", "is a directory, not a TOML file") from None
-    except PermissionError:
-        raise ConfigError(str(path), "", "cannot be read (permission denied)") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "", "is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "", f"invalid TOML ({exc})") from None
 
 
 _TOP = {"storage", "fetch", "sources", "watch", "digest", "server", "delivery", "notify", "evidence", "log"}
@@ -283,7 +220,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
     """Read and validate the config at `path`; raise ConfigError listing every problem."""
     env = os.environ if environ is None else environ
     data = load_toml(path)
-    r = _Reader(path)
+    r = Reader(path)
     base = path.parent
     for unknown in sorted(set(data) - _TOP):
         r.problem(unknown, "unknown key")
@@ -351,12 +288,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
             r.problem(f"evidence.recheck[{i}]", str(exc))
 
     log = r.table(data, "log", {"format", "level"})
-    log_format = r.get(log, "log", "format", str, "auto")
-    if log_format not in ("auto", "text", "json"):
-        r.problem("log.format", f'must be "auto", "text" or "json", not {log_format!r}')
-    log_level = r.get(log, "log", "level", str, "info")
-    if log_level not in ("debug", "info", "warning", "error"):
-        r.problem("log.level", f'must be "debug", "info", "warning" or "error", not {log_level!r}')
+    log_format = r.choice(log, "log", "format", _LOG_FORMATS, "auto")
+    log_level = r.choice(log, "log", "level", _LOG_LEVELS, "info")
 
     if r.problems:
         raise ConfigErrors(r.problems)
@@ -379,19 +312,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
     )
 
 
-class ConfigErrors(ConfigError):
-    """Several problems at once; the message is the first, `problems` holds them all."""
-
-    def __init__(self, problems: list[ConfigError]) -> None:
-        self.problems = problems
-        first = problems[0]
-        super().__init__(first.path, first.key, first.problem)
-        more = len(problems) - 1
-        if more:
-            self.args = (f"{first} (and {more} more problem{'s' if more > 1 else ''}; run check-config)",)
-
-
-def _read_sources(r: _Reader, raw: Any) -> tuple[SourceConfig, ...]:
+def _read_sources(r: Reader, raw: Any) -> tuple[SourceConfig, ...]:
     if not isinstance(raw, list):
         r.problem("sources", "must be an array of tables ([[sources]])")
         return ()
@@ -410,27 +331,28 @@ def _read_sources(r: _Reader, raw: Any) -> tuple[SourceConfig, ...]:
         elif name in names:
             r.problem(f"{key}.name", f"{name!r} is used by another source")
         names.add(name)
-        kind = r.get(item, key, "kind", str, "feed")
-        if kind not in ("feed", "page"):
-            r.problem(f"{key}.kind", f'must be "feed" or "page", not {kind!r}')
+        kind = r.choice(item, key, "kind", _KINDS, "feed")
         url = r.get(item, key, "url", str, "")
         if not re.match(r"^https?://[^/\s]+", url):
             r.problem(f"{key}.url", f"{url!r} is not an http(s) URL")
         interval = r.duration(item, key, "interval", "30m")
         if interval < timedelta(seconds=1):
             r.problem(f"{key}.interval", "must be at least 1s")
-        watch = item.get("watch")
-        if watch is not None and (watch != "removal" or kind != "page"):
-            r.problem(f"{key}.watch", 'only "removal", and only for kind = "page"')
+        watch: Watch | None = None
+        if "watch" in item:
+            if item["watch"] != "removal" or kind != "page":
+                r.problem(f"{key}.watch", 'only "removal", and only for kind = "page"')
+            else:
+                watch = "removal"
         language = r.get(item, key, "language", str, None)
         enabled = r.get(item, key, "enabled", bool, True)
         sources.append(SourceConfig(name, kind, url, interval, enabled, language, watch))
     return tuple(sources)
 
 
-def _read_channels(r: _Reader, raw: Any, base: Path, env: Mapping[str, str]) -> tuple[ChannelConfig, ...]:
+def _read_channels(r: Reader, raw: Any, base: Path, env: Mapping[str, str]) -> tuple[ChannelConfig, ...]:
     if raw is None:
-        return (ChannelConfig("file", "file", "digest", {"directory": base / "state/outbox"}),)
+        return (FileChannel("file", "digest", base / "state/outbox"),)
     if not isinstance(raw, dict):
         r.problem("notify", "must be a table of channels ([notify.NAME])")
         return ()
@@ -449,63 +371,108 @@ def _read_channels(r: _Reader, raw: Any, base: Path, env: Mapping[str, str]) -> 
             r.problem(f"{key}.{unknown}", "unknown key")
         if not r.get(table, key, "enabled", bool, True):
             continue
-        mode = r.get(table, key, "mode", str, "digest")
-        if mode not in ("digest", "immediate"):
-            r.problem(f"{key}.mode", f'must be "digest" or "immediate", not {mode!r}')
-        options: dict[str, Any] = {}
-        secrets: dict[str, Secret] = {}
-        for option in _CHANNEL_KEYS[ctype]:
-            if option in _SECRET_KEYS:
-                env_name = table.get(f"{option}_env")
-                if env_name is not None:
-                    if not isinstance(env_name, str):
-                        r.problem(f"{key}.{option}_env", "must be the name of an environment variable")
-                    elif env.get(env_name):
-                        secrets[option] = Secret(env[env_name])
-                    elif option != "secret":
-                        r.problem(f"{key}.{option}_env", f"environment variable {env_name} is not set")
-                elif option in table:
-                    literal = r.get(table, key, option, str, "")
-                    secrets[option] = Secret(literal)
-            elif option in table:
-                options[option] = table[option]
-        _check_channel(r, key, ctype, options, secrets)
-        if ctype == "file":
-            options["directory"] = base / str(options.get("directory", "state/outbox"))
-        if "ca_file" in options:
-            options["ca_file"] = base / str(options["ca_file"])
-            if not options["ca_file"].is_file():
-                r.problem(f"{key}.ca_file", f"{options['ca_file']} is not a readable file")
-        channels.append(ChannelConfig(name, ctype, mode, options, secrets))
+        mode = r.choice(table, key, "mode", _MODES, "digest")
+        secrets = _channel_secrets(r, key, table, _CHANNEL_KEYS[ctype] & _SECRET_KEYS, env)
+        timeout = table.get("timeout")
+        if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
+            r.problem(f"{key}.timeout", "must be a number of seconds above zero")
+            timeout = None
+        channel: ChannelConfig | None
+        if ctype == "email":
+            channel = _email_channel(r, key, name, mode, table, secrets, base, timeout)
+        elif ctype == "slack":
+            channel = _slack_channel(r, key, name, mode, secrets, timeout)
+        elif ctype == "webhook":
+            url = table.get("url")
+            channel = None
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                r.problem(f"{key}.url", "is required and must be an http(s) URL")
+            else:
+                channel = WebhookChannel(name, mode, url, secrets.get("secret"), float(timeout or 10))
+        else:
+            channel = FileChannel(name, mode, base / str(table.get("directory", "state/outbox")))
+        if channel is not None:
+            channels.append(channel)
     return tuple(channels)
 
 
-def _check_channel(r: _Reader, key: str, ctype: str, options: dict[str, Any], secrets: dict[str, Secret]) -> None:
-    if ctype == "email":
-        for required in ("smtp_host", "from", "to"):
-            if required not in options:
-                r.problem(f"{key}.{required}", "is required for an email channel")
-        to = options.get("to", [])
-        if isinstance(to, str):
-            options["to"] = [to]
-        elif not (isinstance(to, list) and to and all(isinstance(t, str) and "@" in t for t in to)):
-            r.problem(f"{key}.to", "must be a list of email addresses")
-        security = options.setdefault("security", "starttls")
-        if security not in ("none", "starttls", "tls"):
-            r.problem(f"{key}.security", f'must be "none", "starttls" or "tls", not {security!r}')
-        port = options.setdefault("smtp_port", {"tls": 465, "starttls": 587}.get(str(security), 25))
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-            r.problem(f"{key}.smtp_port", f"must be a port number, not {port!r}")
-        if "password" in secrets and "username" not in options:
-            r.problem(f"{key}.username", "is required when a password is given")
-    elif ctype == "slack":
-        if "webhook_url" not in secrets:
-            r.problem(f"{key}.webhook_url_env", "a Slack channel needs webhook_url_env (or webhook_url)")
-        elif not secrets["webhook_url"].reveal().startswith(("https://", "http://")):
-            r.problem(f"{key}.webhook_url", "is not an http(s) URL")
-    elif ctype == "webhook":
-        url = options.get("url")
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            r.problem(f"{key}.url", "is required and must be an http(s) URL")
-    if "timeout" in options and (not isinstance(options["timeout"], int | float) or options["timeout"] <= 0):
-        r.problem(f"{key}.timeout", "must be a number of seconds above zero")
+def _channel_secrets(
+    r: Reader, key: str, table: Mapping[str, Any], names: set[str], env: Mapping[str, str]
+) -> dict[str, Secret]:
+    """Each secret option, from the environment variable named by `<option>_env` or, less safely,
+    from the file itself. A webhook's `secret` is optional: an unset variable leaves it unsigned."""
+    secrets: dict[str, Secret] = {}
+    for option in sorted(names):
+        env_name = table.get(f"{option}_env")
+        if env_name is not None:
+            if not isinstance(env_name, str):
+                r.problem(f"{key}.{option}_env", "must be the name of an environment variable")
+            elif env.get(env_name):
+                secrets[option] = Secret(env[env_name])
+            elif option != "secret":
+                r.problem(f"{key}.{option}_env", f"environment variable {env_name} is not set")
+        elif option in table:
+            secrets[option] = Secret(r.get(table, key, option, str, ""))
+    return secrets
+
+
+def _email_channel(
+    r: Reader,
+    key: str,
+    name: str,
+    mode: Mode,
+    table: Mapping[str, Any],
+    secrets: Mapping[str, Secret],
+    base: Path,
+    timeout: float | None,
+) -> EmailChannel | None:
+    problems = len(r.problems)
+    for required in ("smtp_host", "from", "to"):
+        if required not in table:
+            r.problem(f"{key}.{required}", "is required for an email channel")
+    to = table.get("to", [])
+    recipients: tuple[str, ...] = ()
+    if isinstance(to, str):
+        recipients = (to,)
+    elif isinstance(to, list) and to and all(isinstance(t, str) and "@" in t for t in to):
+        recipients = tuple(to)
+    else:
+        r.problem(f"{key}.to", "must be a list of email addresses")
+    security = r.choice(table, key, "security", _SECURITY, "starttls")
+    port = table.get("smtp_port", {"tls": 465, "starttls": 587}.get(security, 25))
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        r.problem(f"{key}.smtp_port", f"must be a port number, not {port!r}")
+    username = table.get("username")
+    if "password" in secrets and username is None:
+        r.problem(f"{key}.username", "is required when a password is given")
+    ca_file = base / str(table["ca_file"]) if "ca_file" in table else None
+    if ca_file is not None and not ca_file.is_file():
+        r.problem(f"{key}.ca_file", f"{ca_file} is not a readable file")
+    if len(r.problems) > problems:
+        return None
+    return EmailChannel(
+        name,
+        mode,
+        smtp_host=str(table["smtp_host"]),
+        sender=str(table["from"]),
+        to=recipients,
+        security=security,
+        smtp_port=int(port),
+        username=str(username) if username is not None else None,
+        password=secrets.get("password"),
+        timeout_s=float(timeout or 30),
+        ca_file=ca_file,
+    )
+
+
+def _slack_channel(
+    r: Reader, key: str, name: str, mode: Mode, secrets: Mapping[str, Secret], timeout: float | None
+) -> SlackChannel | None:
+    url = secrets.get("webhook_url")
+    if url is None:
+        r.problem(f"{key}.webhook_url_env", "a Slack channel needs webhook_url_env (or webhook_url)")
+        return None
+    if not url.reveal().startswith(("https://", "http://")):
+        r.problem(f"{key}.webhook_url", "is not an http(s) URL")
+        return None
+    return SlackChannel(name, mode, url, float(timeout or 10))

@@ -30,12 +30,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from d24watch import commands
 from d24watch.app import App
-from d24watch.config import schedule_interval
 from d24watch.errors import D24WatchError
 from d24watch.metrics import CONTENT_TYPE, Metrics
 from d24watch.store import Store, iso
-from d24watch.workers import Workers
+from d24watch.tomlfile import schedule_interval
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Daemon:
         self.cycles = 0
         self.last_cycle_at: datetime | None = None
         self.started_at = datetime.now(UTC)
-        self.workers = Workers(app.config.fetch.extract_workers)
+        self.workers = app.workers()
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600},
@@ -134,8 +134,8 @@ class Daemon:
     def poll(self) -> None:
         started = time.monotonic()
         try:
-            reports, delivered = self.app.poll(
-                due_only=True, progress=self.metrics.source, cancel=self.cancel, workers=self.workers
+            reports, delivered = commands.poll(
+                self.app, due_only=True, progress=self.metrics.source, cancel=self.cancel, workers=self.workers
             )
         except asyncio.CancelledError:
             log.info("cycle_cancelled reason=%s", "stopping")
@@ -157,7 +157,7 @@ class Daemon:
         self.refresh()
 
     def digest(self) -> None:
-        report = self.app.digest()
+        report = commands.digest(self.app)
         self.metrics.delivered(report)
         if report.failed:
             log.warning("digest_failed errors=%s", "; ".join(report.errors))
@@ -166,12 +166,12 @@ class Daemon:
         self.refresh()
 
     def retry(self) -> None:
-        report, _ = self.app.deliver()
+        report, _ = commands.deliver(self.app)
         self.metrics.delivered(report)
         self.refresh()
 
     def recheck(self) -> None:
-        report, delivered = self.app.recheck()  # a pool of its own: the poll job may be using the shared one
+        report, delivered = commands.recheck(self.app)  # a pool of its own: the poll job may be using the shared one
         self.metrics.delivered(delivered)
         if report.checked:
             log.info(
@@ -183,7 +183,7 @@ class Daemon:
             )
 
     def refresh(self) -> None:
-        self.metrics.state(self.app.state_counts())
+        self.metrics.state(commands.state_counts(self.app))
 
     # -- health ------------------------------------------------------------------------------
 

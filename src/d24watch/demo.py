@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from xml.sax.saxutils import escape as xml_escape
 
-from d24watch.app import App, summary_line
-from d24watch.deliver.render import render_text
+from d24watch import commands
+from d24watch.app import App
+from d24watch.cli import summary_line
+from d24watch.deliver.render.email import render_text
 from d24watch.models import SourceReport
 
 
@@ -141,7 +143,7 @@ def run_demo(out: TextIO, keep: Path | None = None) -> int:
             out.write(
                 f"d24watch demo: {len(news['article'])} sample articles from {len(news['outlet'])} outlets on {base}\n"
             )
-            _, seeds = app.init()
+            _, seeds = commands.init(app)
             out.write(f"\n$ d24watch init\ndatabase created; {seeds} seed documents imported as already seen\n")
             out.write("\n$ d24watch poll\n")
 
@@ -149,13 +151,13 @@ def run_demo(out: TextIO, keep: Path | None = None) -> int:
                 out.write(summary_line(report) + "\n")
 
             for outlet in news["outlet"]:  # one after the other, so the original is always stored first
-                app.poll(outlet["name"], progress=progress)
+                commands.poll(app, outlet["name"], progress=progress)
             out.write(
                 "(left out on purpose: a syndicated copy, a footballer who shares a detainee's name, "
                 "and a Prime Minister's directive also numbered 24)\n"
             )
             out.write("\n$ d24watch digest\n")
-            report = app.digest()
+            report = commands.digest(app)
             sent = sorted((folder / "state" / "outbox").glob("*-digest-*.json"))
             if report.failed or not sent:
                 out.write("the digest could not be written: " + "; ".join(report.errors) + "\n")

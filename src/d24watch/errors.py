@@ -2,6 +2,8 @@
 
 D24WatchError
 ├── ConfigError            bad config or watchlist (exit 2); names the file and key
+│   └── ConfigErrors       several at once, all kept in `problems`
+├── NotFoundError          a command names an article that is not stored (exit 2)
 ├── StorageError           the database cannot be opened or written (exit 1)
 ├── SourceError(url)       one source or page failed; recorded, the cycle goes on
 │   ├── FetchError         network, HTTP status, size cap, address guard, redirects
@@ -23,6 +25,22 @@ class ConfigError(D24WatchError):
         self.path, self.key, self.problem = path, key, problem
         where = f"{path}: {key}: " if key else f"{path}: "
         super().__init__(where + problem)
+
+
+class ConfigErrors(ConfigError):
+    """Several problems at once; the message is the first, `problems` holds them all."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.path, first.key, first.problem)
+        more = len(problems) - 1
+        if more:
+            self.args = (f"{first} (and {more} more problem{'s' if more > 1 else ''}; run check-config)",)
+
+
+class NotFoundError(D24WatchError):
+    """What a command asks for (an article by URL) is not in the database."""
 
 
 class StorageError(D24WatchError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -15,19 +14,11 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from d24watch.models import FetchResult
+from d24watch.models import FetchResult, Snapshot
 
 # The body is stored as d24watch read it (decompressed), so headers that describe the transfer
 # encoding would mislead a replay tool; they are kept under another name.
 _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    warc_file: str  # the file's name, relative to the archive folder
-    offset: int
-    length: int
-    sha256: str  # of the body as received (decompressed)
 
 
 class Archive:

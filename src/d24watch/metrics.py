@@ -61,8 +61,8 @@ class Metrics:
             self.duplicates.labels(report.name).inc(report.duplicates)
             self.revisions.labels(report.name).inc(report.revisions)
             self.hits.labels(report.name).inc(report.hits)
-            for entity in report.matched_entities:
-                self.matches.labels(entity).inc()
+            for entity, articles in report.articles_per_entity:
+                self.matches.labels(entity).inc(articles)
 
     def delivered(self, report: DeliveryReport) -> None:
         for channel, sent in report.sent_by_channel.items():

@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from d24watch.config import ConfigErrors, _Reader, load_toml
-from d24watch.errors import ConfigError
+from d24watch.errors import ConfigError, ConfigErrors
 from d24watch.text import folded_key
+from d24watch.tomlfile import Reader, load_toml
+
+EntityKind = Literal["topic", "person"]
+Priority = Literal["high", "normal"]
+_KINDS: dict[str, EntityKind] = {"topic": "topic", "person": "person"}
+_PRIORITIES: dict[str, Priority] = {"high": "high", "normal": "normal"}
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ENTITY_KEYS = {
@@ -32,8 +37,8 @@ _ENTITY_KEYS = {
 class Entity:
     id: str
     label: str
-    kind: str  # "topic" or "person"
-    priority: str  # "high" or "normal"
+    kind: EntityKind
+    priority: Priority
     terms: tuple[str, ...]
     aliases: tuple[str, ...] = ()
     context: tuple[str, ...] = ()
@@ -55,7 +60,7 @@ class Watchlist:
 
 def load_watchlist(path: Path) -> Watchlist:
     data = load_toml(path)
-    r = _Reader(path)
+    r = Reader(path)
     for unknown in sorted(set(data) - {"entity"}):
         r.problem(unknown, "unknown key")
     raw = data.get("entity", [])
@@ -72,7 +77,7 @@ def load_watchlist(path: Path) -> Watchlist:
     return Watchlist(path, tuple(entities))
 
 
-def _strings(r: _Reader, item: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
+def _strings(r: Reader, item: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
     value = item.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         r.problem(f"{key}.{name}", "must be a list of strings")
@@ -83,7 +88,7 @@ def _strings(r: _Reader, item: dict[str, Any], key: str, name: str) -> tuple[str
     return tuple(v for v in value if folded_key(v))
 
 
-def _read_entity(r: _Reader, i: int, item: Any) -> Entity | None:
+def _read_entity(r: Reader, i: int, item: Any) -> Entity | None:
     key = f"entity[{i}]"
     if not isinstance(item, dict):
         r.problem(key, "must be a table")
@@ -94,12 +99,8 @@ def _read_entity(r: _Reader, i: int, item: Any) -> Entity | None:
     if not _ID.match(entity_id):
         r.problem(f"{key}.id", f"{entity_id!r} must be a lower-case slug such as nguyen-van-binh")
     label = r.get(item, key, "label", str, entity_id)
-    kind = r.get(item, key, "kind", str, "topic")
-    if kind not in ("topic", "person"):
-        r.problem(f"{key}.kind", f'must be "topic" or "person", not {kind!r}')
-    priority = r.get(item, key, "priority", str, "normal")
-    if priority not in ("high", "normal"):
-        r.problem(f"{key}.priority", f'must be "high" or "normal", not {priority!r}')
+    kind = r.choice(item, key, "kind", _KINDS, "topic")
+    priority = r.choice(item, key, "priority", _PRIORITIES, "normal")
     terms = _strings(r, item, key, "terms")
     if "terms" not in item or not terms:
         r.problem(f"{key}.terms", "needs at least one term")

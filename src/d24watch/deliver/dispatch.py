@@ -11,19 +11,31 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 import httpx
 
-from d24watch.config import ChannelConfig, Config, redact
+from d24watch.config import ChannelConfig, Config, EmailChannel, Mode, SlackChannel, WebhookChannel, redact
 from d24watch.deliver.email import EmailSender
 from d24watch.deliver.file import FileSender
-from d24watch.deliver.outbox import digest_delivery_id, retry_delay
-from d24watch.deliver.render import Payload, alert_payload, article_fields, digest_payload, entities_payload
+from d24watch.deliver.payload import (
+    ArticlePayload,
+    Change,
+    DigestRow,
+    Payload,
+    alert_payload,
+    article_fields,
+    digest_payload,
+    entities_payload,
+    failing_source_payload,
+)
+from d24watch.deliver.plan import digest_delivery_id, retry_delay
 from d24watch.deliver.slack import SlackSender
 from d24watch.deliver.webhook import WebhookSender
 from d24watch.errors import DeliveryError
+from d24watch.models import EventRef
 from d24watch.store import Store, iso
+from d24watch.store.rows import Article, DigestLine, OutboxRow
 from d24watch.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -65,14 +77,13 @@ async def open_senders(config: Config) -> AsyncIterator[dict[str, Sender]]:
 
 
 def make_sender(channel: ChannelConfig, client: httpx.AsyncClient, user_agent: str) -> Sender:
-    timeout = float(channel.options.get("timeout", 10))
-    if channel.type == "webhook":
-        return WebhookSender(client, str(channel.options["url"]), channel.secrets.get("secret"), timeout, user_agent)
-    if channel.type == "slack":
-        return SlackSender(client, channel.secrets["webhook_url"], timeout, user_agent)
-    if channel.type == "email":
-        return EmailSender(channel.options, channel.secrets.get("password"))
-    return FileSender(channel.options["directory"])
+    if isinstance(channel, WebhookChannel):
+        return WebhookSender(channel, client, user_agent)
+    if isinstance(channel, SlackChannel):
+        return SlackSender(channel, client, user_agent)
+    if isinstance(channel, EmailChannel):
+        return EmailSender(channel)
+    return FileSender(channel)
 
 
 class Dispatcher:
@@ -95,7 +106,7 @@ class Dispatcher:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
 
-    def channel_names(self, mode: str | None = None) -> list[str]:
+    def channel_names(self, mode: Mode | None = None) -> list[str]:
         return [name for name, c in self.channels.items() if mode is None or c.mode == mode]
 
     # -- digests -----------------------------------------------------------------------------
@@ -116,80 +127,78 @@ class Dispatcher:
             return None
         return self._digest(f"preview-{channel}", iso(self.clock()) or "", lines)
 
-    def _digest(self, delivery_id: str, created_at: str, lines: Iterable[Mapping[str, Any]]) -> Payload:
-        articles: dict[int, dict[str, Any]] = {}
-        rows: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]] = []
+    def _digest(self, delivery_id: str, created_at: str, lines: Iterable[DigestLine]) -> Payload:
+        articles: dict[int, ArticlePayload] = {}
+        rows: list[DigestRow] = []
         for line in lines:
-            article_id = int(line["article_id"])
-            if article_id not in articles:
-                row = self.store.article(article_id)
-                if row is None:
+            if line.article_id not in articles:
+                article = self.store.article(line.article_id)
+                if article is None:
                     continue
-                articles[article_id] = article_fields(row)
-            hits = self.store.hits_for(article_id, [line["entity_id"]])
-            kind, change = self._event(line["event"])
+                articles[line.article_id] = article_fields(article)
+            hits = self.store.hits_for(line.article_id, [line.entity_id])
             rows.append(
-                (kind, line["created_at"], articles[article_id], entities_payload(self.watchlist, hits), change)
+                (
+                    line.event.kind,
+                    line.created_at,
+                    articles[line.article_id],
+                    entities_payload(self.watchlist, hits),
+                    self._change(line.event),
+                )
             )
-        failing = [
-            {
-                "name": s["name"],
-                "url": redact(s["url"]),
-                "error": redact(s["last_error"] or ""),
-                "since": s["last_error_at"],
-                "errors": s["consecutive_errors"],
-            }
-            for s in self.store.failing_sources()
-        ]
+        failing = [failing_source_payload(s) for s in self.store.failing_sources()]
         return digest_payload(delivery_id, created_at, self.watchlist, rows, failing)
 
     # -- sending -----------------------------------------------------------------------------
 
-    def compose(self, row: Mapping[str, Any]) -> Payload:
+    def compose(self, row: OutboxRow) -> Payload:
         """The payload of an outbox row: the one saved at its first attempt, or a new one."""
-        if row["payload"]:
-            payload: Payload = json.loads(row["payload"])
-            return payload
-        if row["event"] == "digest":
-            payload = self._digest(row["delivery_id"], row["created_at"], self.store.batch_lines(int(row["id"])))
+        if row.payload:
+            return cast(Payload, json.loads(row.payload))
+        payload: Payload
+        if row.event is None:
+            payload = self._digest(row.delivery_id, row.created_at, self.store.batch_lines(row.id))
         else:
-            article = self.store.article(int(row["article_id"]))
+            article = self.store.article(row.article_id or 0)
             if article is None:
-                raise DeliveryError(f"article {row['article_id']} is no longer stored")
-            hits = self.store.hits_for(int(row["article_id"]), json.loads(row["entities"]))
-            kind, change = self._event(row["event"])
-            payload = alert_payload(
-                kind,
-                row["delivery_id"],
-                row["created_at"],
-                article_fields(article),
-                entities_payload(self.watchlist, hits),
-                change,
-            )
-        self.store.save_payload(int(row["id"]), json.dumps(payload, ensure_ascii=False))
+                raise DeliveryError(f"article {row.article_id} is no longer stored")
+            payload = self._alert(row, row.event, article)
+        self.store.save_payload(row.id, json.dumps(payload, ensure_ascii=False))
         return payload
 
-    def _event(self, event: str) -> tuple[str, dict[str, Any] | None]:
-        """`changed:17` names event 17 of article_events: its kind, and what changed."""
-        kind, _, ref = event.partition(":")
-        return kind, (self.store.event_detail(int(ref)) if ref.isdigit() else None)
+    def _alert(self, row: OutboxRow, event: EventRef, article: Article) -> Payload:
+        hits = self.store.hits_for(article.id, row.entities)
+        return alert_payload(
+            event.kind,
+            row.delivery_id,
+            row.created_at,
+            article_fields(article),
+            entities_payload(self.watchlist, hits),
+            self._change(event),
+        )
+
+    def _change(self, event: EventRef) -> Change | None:
+        """What an article event found (an edit or a takedown); None for a mention."""
+        return cast(Change, self.store.event_detail(event.event_id)) if event.event_id is not None else None
 
     async def deliver(
-        self, channels: Iterable[str] | None = None, *, due_only: bool = True, event: str | None = None
+        self, channels: Iterable[str] | None = None, *, due_only: bool = True, digests_only: bool = False
     ) -> DeliveryReport:
         """Send the pending deliveries of `channels` (default: all) whose back-off has passed (or
         all of them, when `due_only` is false); channels are served side by side."""
         names = [n for n in (self.channel_names() if channels is None else channels) if n in self.senders]
-        rows = self.store.claim_deliveries(self.clock(), names, lease=LEASE, due_only=due_only, event=event)
-        by_channel: dict[str, list[dict[str, Any]]] = {}
+        rows = self.store.claim_deliveries(
+            self.clock(), names, lease=LEASE, due_only=due_only, digests_only=digests_only
+        )
+        by_channel: dict[str, list[OutboxRow]] = {}
         for row in rows:
-            by_channel.setdefault(row["channel"], []).append(row)
+            by_channel.setdefault(row.channel, []).append(row)
         report = DeliveryReport()
         for part in await asyncio.gather(*(self._serve(name, todo) for name, todo in by_channel.items())):
             report.add(part)
         return report
 
-    async def _serve(self, channel: str, rows: list[dict[str, Any]]) -> DeliveryReport:
+    async def _serve(self, channel: str, rows: list[OutboxRow]) -> DeliveryReport:
         report = DeliveryReport()
         sender = self.senders[channel]
         for index, row in enumerate(rows):
@@ -199,33 +208,34 @@ class Dispatcher:
             except DeliveryError as exc:
                 self._failed(channel, row, redact(str(exc)), exc.retry_after_s, report)
             except Exception as exc:  # a bug must not stop the other deliveries; it is logged in full
-                log.exception("delivery_crashed channel=%s delivery=%s", channel, row["delivery_id"])
+                log.exception("delivery_crashed channel=%s delivery=%s", channel, row.delivery_id)
                 self._failed(channel, row, redact(f"{type(exc).__name__}: {exc}"), None, report)
             else:
-                self.store.mark_delivered(int(row["id"]), self.clock())
+                self.store.mark_delivered(row.id, self.clock())
                 report.sent += 1
                 report.sent_by_channel[channel] = report.sent_by_channel.get(channel, 0) + 1
-                log.info("delivered channel=%s event=%s delivery=%s", channel, row["event"], row["delivery_id"])
+                kind = row.event.kind if row.event else "digest"
+                log.info("delivered channel=%s kind=%s delivery=%s", channel, kind, row.delivery_id)
                 continue
             for rest in rows[index + 1 :]:
-                self.store.release_delivery(int(rest["id"]))
+                self.store.release_delivery(rest.id)
                 report.deferred += 1
             break
         return report
 
     def _failed(
-        self, channel: str, row: Mapping[str, Any], error: str, retry_after_s: float | None, report: DeliveryReport
+        self, channel: str, row: OutboxRow, error: str, retry_after_s: float | None, report: DeliveryReport
     ) -> None:
-        failures = int(row["attempts"]) + 1
+        failures = row.attempts + 1
         wait = retry_delay(failures, self.retry_initial, self.retry_max, retry_after_s)
-        self.store.mark_delivery_failed(int(row["id"]), error, self.clock() + wait)
+        self.store.mark_delivery_failed(row.id, error, self.clock() + wait)
         report.failed += 1
         report.failed_by_channel[channel] = report.failed_by_channel.get(channel, 0) + 1
         report.errors.append(f"{channel}: {error}")
         log.warning(
             "delivery_failed channel=%s delivery=%s attempt=%d error=%s retry_in_s=%d",
             channel,
-            row["delivery_id"],
+            row.delivery_id,
             failures,
             error,
             int(wait.total_seconds()),

@@ -7,28 +7,27 @@ import asyncio
 import logging
 import smtplib
 import ssl
-from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Any
 
-from d24watch.config import Secret
-from d24watch.deliver.render import Payload, email_message
+from d24watch.config import EmailChannel
+from d24watch.deliver.payload import Payload
+from d24watch.deliver.render.email import email_message
 from d24watch.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
 
 class EmailSender:
-    def __init__(self, options: Mapping[str, Any], password: Secret | None) -> None:
-        self.host = str(options["smtp_host"])
-        self.port = int(options["smtp_port"])
-        self.security = str(options.get("security", "starttls"))
-        self.username = options.get("username")
-        self.password = password
-        self.sender = str(options["from"])
-        self.recipients = list(options["to"])
-        self.timeout_s = float(options.get("timeout", 30))
-        self.ca_file = options.get("ca_file")
+    def __init__(self, channel: EmailChannel) -> None:
+        self.host = channel.smtp_host
+        self.port = channel.smtp_port
+        self.security = channel.security
+        self.username = channel.username
+        self.password = channel.password
+        self.sender = channel.sender
+        self.recipients = list(channel.to)
+        self.timeout_s = channel.timeout_s
+        self.ca_file = channel.ca_file
 
     async def send(self, payload: Payload) -> None:
         message = email_message(payload, self.sender, self.recipients)
@@ -47,7 +46,7 @@ class EmailSender:
                 if self.security == "starttls":
                     smtp.starttls(context=self._tls())
                 if self.username:
-                    smtp.login(str(self.username), self.password.reveal() if self.password else "")
+                    smtp.login(self.username, self.password.reveal() if self.password else "")
                 refused = smtp.send_message(message)
         except smtplib.SMTPResponseException as exc:
             text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error

@@ -7,16 +7,18 @@ import json
 import os
 from pathlib import Path
 
-from d24watch.deliver.render import Payload, email_message, file_sender
+from d24watch.config import FileChannel
+from d24watch.deliver.payload import Payload, payload_time
+from d24watch.deliver.render.email import email_message, file_sender
 from d24watch.errors import DeliveryError
 
 
 class FileSender:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, channel: FileChannel) -> None:
+        self.directory: Path = channel.directory
 
     def stem(self, payload: Payload) -> str:
-        when = str(payload.get("created_at") or payload.get("detected_at") or "")
+        when = payload_time(payload) or ""
         stamp = "".join(ch for ch in when if ch.isdigit())[:14] or "00000000000000"
         return f"{stamp}-{payload['event']}-{payload['delivery_id'][:12]}"
 

@@ -1,4 +1,4 @@
-"""Slack incoming webhooks: Block Kit rendered by render.slack_message (escaped, within limits)."""
+"""Slack incoming webhooks: Block Kit from render.slack (escaped, within limits), POSTed."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import json
 
 import httpx
 
-from d24watch.config import Secret
+from d24watch.config import SlackChannel
 from d24watch.deliver.http import post
-from d24watch.deliver.render import Payload, slack_message
+from d24watch.deliver.payload import Payload
+from d24watch.deliver.render.slack import slack_message
 
 
 class SlackSender:
-    def __init__(self, client: httpx.AsyncClient, webhook_url: Secret, timeout_s: float, user_agent: str) -> None:
+    def __init__(self, channel: SlackChannel, client: httpx.AsyncClient, user_agent: str) -> None:
         self.client = client
-        self.webhook_url = webhook_url
-        self.timeout_s = timeout_s
+        self.webhook_url = channel.webhook_url
+        self.timeout_s = channel.timeout_s
         self.user_agent = user_agent
 
     async def send(self, payload: Payload) -> None:

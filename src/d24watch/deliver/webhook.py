@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import httpx
 
-from d24watch.config import Secret
+from d24watch.config import WebhookChannel
 from d24watch.deliver.http import post
-from d24watch.deliver.render import Payload, webhook_body
+from d24watch.deliver.payload import Payload
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -18,14 +19,17 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def webhook_body(payload: Payload) -> bytes:
+    """The exact bytes POSTed, and signed: compact JSON in UTF-8."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 class WebhookSender:
-    def __init__(
-        self, client: httpx.AsyncClient, url: str, secret: Secret | None, timeout_s: float, user_agent: str
-    ) -> None:
+    def __init__(self, channel: WebhookChannel, client: httpx.AsyncClient, user_agent: str) -> None:
         self.client = client
-        self.url = url
-        self.secret = secret
-        self.timeout_s = timeout_s
+        self.url = channel.url
+        self.secret = channel.secret
+        self.timeout_s = channel.timeout_s
         self.user_agent = user_agent
 
     async def send(self, payload: Payload) -> None:

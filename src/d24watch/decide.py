@@ -1,0 +1,212 @@
+"""The decisions of a poll and a re-check, as pure functions of what was fetched and what the store
+knows: which feed items are new, copies or revisions; which text to keep; whether a text is a
+duplicate and of what; when a source is polled next; whether a re-check found a takedown. No I/O,
+no clock: the caller passes `now` and what it looked up."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from d24watch.dedupe import Signature, canonical_url, is_near_duplicate
+from d24watch.models import ArticleText, FeedEntry, KnownArticle
+
+DAY = timedelta(days=1)
+BACKOFF_CAP = DAY
+
+# -- feed items --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A feed entry worth looking up: its URL (or a stable placeholder when it has no link)."""
+
+    entry: FeedEntry
+    url: str
+    canonical: str
+
+
+def candidates(source_url: str, entries: Iterable[FeedEntry]) -> list[Candidate]:
+    """The entries of one feed, each once: entries with nothing in them are dropped, and of two
+    with one GUID or one URL the first stands."""
+    out: list[Candidate] = []
+    seen_guids: set[str] = set()
+    seen_urls: set[str] = set()
+    for entry in entries:
+        if not entry.link and not entry.guid and not entry.title and not entry.summary:
+            continue
+        if entry.guid and entry.guid in seen_guids:
+            continue
+        url = entry.link or placeholder_url(source_url, entry)
+        if url in seen_urls:
+            continue
+        seen_guids.add(entry.guid or entry.link or "")
+        seen_urls.add(url)
+        out.append(Candidate(entry, url, canonical_url(url)))
+    return out
+
+
+def placeholder_url(source_url: str, entry: FeedEntry) -> str:
+    """A stable URL for an entry without a link, from its GUID or its text."""
+    key = entry.guid or hashlib.sha256((entry.title + entry.summary).encode()).hexdigest()[:16]
+    return f"{source_url}#item-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+Action = Literal["new", "duplicate", "revise"]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What to do with one candidate: store it as new, as a copy of `known`, or revise `known`."""
+
+    candidate: Candidate
+    action: Action
+    known: KnownArticle | None = None
+
+
+def plan_items(looked_up: Iterable[tuple[Candidate, KnownArticle | None, KnownArticle | None]]) -> list[Intent]:
+    """From each candidate with the article its item was stored as (same GUID or URL) and the
+    original under its canonical URL, in feed order: an item seen before is revised when its page
+    is still pending or its feed marks it updated, and otherwise skipped (a copy always is); an
+    unseen item with a known canonical URL, or one earlier in this batch, is a duplicate."""
+    intents: list[Intent] = []
+    planned: set[str] = set()  # canonical URLs of this batch's new items
+    for candidate, seen, original in looked_up:
+        if seen is not None:
+            if seen.duplicate_of is None and is_revision(candidate.entry, seen):
+                intents.append(Intent(candidate, "revise", seen))
+            continue
+        if original is not None or candidate.canonical in planned:
+            # A copy of an item earlier in this batch is resolved once that one is stored.
+            intents.append(Intent(candidate, "duplicate", original))
+        else:
+            planned.add(candidate.canonical)
+            intents.append(Intent(candidate, "new"))
+    return intents
+
+
+def is_revision(entry: FeedEntry, known: KnownArticle) -> bool:
+    """Whether a stored item is worth fetching again: its page failed last time, or the feed
+    says it was updated since."""
+    edited = bool(entry.updated_marker and known.updated_marker and entry.updated_marker != known.updated_marker)
+    return bool(known.page_pending and entry.link) or edited
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+def feed_text(entry: FeedEntry, language: str | None) -> ArticleText:
+    """The feed's own text for an entry, when there is no page to read."""
+    return ArticleText(entry.summary, entry.title or None, entry.author, entry.published_at, language, None)
+
+
+def text_to_keep(entry: FeedEntry, language: str | None, page: ArticleText) -> ArticleText | None:
+    """The feed's text, with the page's canonical link and language, when the page gave less than
+    half of what the feed itself holds (a paywall, a script-only page); None to keep the page's."""
+    if len(page.text) >= len(entry.summary) // 2:
+        return None
+    return replace(feed_text(entry, language), canonical_url=page.canonical_url, language=page.language or language)
+
+
+def revision_reason(
+    known: KnownArticle, text_hash: str, text: str, *, page_failed: bool
+) -> Literal["page", "edited"] | None:
+    """Why a fetched item is a new revision of `known` (`page`: its page could be read at last;
+    `edited`: it changed), or None when nothing new was read."""
+    if text_hash == known.text_hash or (page_failed and not text):
+        return None
+    return "page" if known.page_pending else "edited"
+
+
+# -- duplicates --------------------------------------------------------------------------------
+
+
+DuplicateReason = Literal["url", "canonical", "text", "near"]
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateOf:
+    article_id: int
+    reason: DuplicateReason
+
+
+def page_canonical(feed_canonical: str, page_canonical_url: str | None) -> str:
+    """The canonical URL of an article: the page's own `<link rel="canonical">` once fetched."""
+    return canonical_url(page_canonical_url) if page_canonical_url else feed_canonical
+
+
+def duplicate_of(
+    *,
+    by_canonical: KnownArticle | None,
+    by_hash: KnownArticle | None,
+    near: Sequence[tuple[int, Signature]],
+    sig: Signature,
+    text: str,
+    threshold: float,
+) -> DuplicateOf | None:
+    """Whether a new text is a copy, and of what, in this order: the stored original under the
+    canonical URL the page names (`by_canonical`, looked up only when it differs from the
+    feed's), then one with the same text hash (never for an empty text), then the first
+    near-duplicate among the LSH candidates `near`."""
+    if by_canonical is not None:
+        return DuplicateOf(by_canonical.id, "canonical")
+    if by_hash is not None and text.strip():
+        return DuplicateOf(by_hash.id, "text")
+    for article_id, stored in near:
+        if is_near_duplicate(sig, stored, threshold):
+            return DuplicateOf(article_id, "near")
+    return None
+
+
+# -- when to poll next -------------------------------------------------------------------------
+
+
+def jitter(name: str, interval: timedelta) -> timedelta:
+    """A stable spread of up to a tenth of the interval, so sources with one interval drift apart."""
+    fraction = int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) / 0xFFFF
+    return interval * 0.1 * fraction
+
+
+def next_poll_after_success(name: str, started: datetime, interval: timedelta) -> datetime:
+    return started + interval + jitter(name, interval)
+
+
+def backoff(interval: timedelta, errors: int, *, cap: timedelta = BACKOFF_CAP) -> timedelta:
+    """The wait after `errors` earlier consecutive failures: the interval doubled each time, at most `cap`."""
+    wait: timedelta = interval * (2 ** min(errors, 20))
+    return min(cap, wait)
+
+
+def retry_wait(interval: timedelta, errors: int, retry_after_s: float | None) -> timedelta:
+    """How long a source that just failed waits: its back-off, or the server's Retry-After when
+    longer (at most a day). `errors` counts the failures before this one."""
+    wait = backoff(interval, errors)
+    if retry_after_s is not None:
+        wait = max(wait, min(DAY, timedelta(seconds=retry_after_s)))
+    return wait
+
+
+# -- re-checks ---------------------------------------------------------------------------------
+
+
+def is_home_page(original: str, final: str) -> bool:
+    """A redirect from an article to its site's front page (how some sites take articles down)."""
+    before, after = urlsplit(original), urlsplit(final)
+    return after.path in ("", "/") and before.path not in ("", "/")
+
+
+GONE = frozenset({404, 410})  # the statuses that say an article was taken down
+
+
+def takedown_reason(url: str, final_url: str, text: str | None) -> str | None:
+    """Why a re-checked article that answered counts as taken down (a redirect to the home page,
+    its text gone), or None. `text` is None while the page is not yet read."""
+    if is_home_page(url, final_url):
+        return f"redirected to the home page {final_url}"
+    if text is not None and not text.strip():
+        return "the article's text is gone"
+    return None

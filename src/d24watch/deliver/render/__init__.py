@@ -1,0 +1,1 @@
+"""Payloads to messages, one module per medium: email (text and HTML) and Slack; pure."""

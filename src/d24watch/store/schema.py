@@ -1,0 +1,170 @@
+"""The schema: each migration runs once, in order, inside a transaction; its index + 1 is the
+schema version (PRAGMA user_version). A database newer than this code is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from d24watch.dedupe import band_keys, signature
+from d24watch.errors import StorageError
+from d24watch.store.base import Base, reads
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY, kind TEXT NOT NULL, url TEXT NOT NULL,
+            etag TEXT, last_modified TEXT,
+            next_check_at TEXT, last_polled_at TEXT, last_success_at TEXT,
+            consecutive_errors INTEGER NOT NULL DEFAULT 0, last_error TEXT, last_error_at TEXT,
+            items_seen INTEGER NOT NULL DEFAULT 0, polls INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL, url TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT,
+            title TEXT NOT NULL DEFAULT '', author TEXT, published_at TEXT, fetched_at TEXT NOT NULL,
+            language TEXT, text TEXT NOT NULL DEFAULT '', text_hash TEXT NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1,
+            duplicate_of INTEGER REFERENCES articles(id), duplicate_reason TEXT,
+            page_pending INTEGER NOT NULL DEFAULT 0, updated_marker TEXT
+        );
+        CREATE INDEX articles_url ON articles(url);
+        CREATE INDEX articles_canonical ON articles(canonical_url);
+        CREATE INDEX articles_guid ON articles(source, guid);
+        CREATE INDEX articles_hash ON articles(text_hash);
+        CREATE INDEX articles_fetched ON articles(fetched_at);
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id),
+            revision INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL,
+            fetched_at TEXT NOT NULL, reason TEXT NOT NULL, UNIQUE(article_id, revision)
+        );
+        CREATE TABLE signatures (
+            article_id INTEGER PRIMARY KEY REFERENCES articles(id), shingles INTEGER NOT NULL, sig BLOB NOT NULL
+        );
+        CREATE TABLE lsh (key INTEGER NOT NULL, article_id INTEGER NOT NULL, PRIMARY KEY (key, article_id))
+            WITHOUT ROWID;
+        CREATE TABLE article_entities (
+            article_id INTEGER NOT NULL REFERENCES articles(id), entity_id TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (article_id, entity_id)
+        );
+        CREATE TABLE hits (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id),
+            revision INTEGER NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL, text TEXT NOT NULL,
+            start INTEGER NOT NULL, "end" INTEGER NOT NULL, snippet TEXT NOT NULL, found_at TEXT NOT NULL
+        );
+        CREATE INDEX hits_article ON hits(article_id, entity_id);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY, delivery_id TEXT NOT NULL UNIQUE, channel TEXT NOT NULL,
+            event TEXT NOT NULL, article_id INTEGER REFERENCES articles(id), entities TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        CREATE TABLE digest_queue (
+            channel TEXT NOT NULL, article_id INTEGER NOT NULL REFERENCES articles(id),
+            entity_id TEXT NOT NULL, event TEXT NOT NULL DEFAULT 'mention', created_at TEXT NOT NULL,
+            digested_at TEXT, PRIMARY KEY (channel, article_id, entity_id, event)
+        );
+        CREATE TABLE poll_log (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+            ok INTEGER NOT NULL, new INTEGER NOT NULL, duplicates INTEGER NOT NULL, error TEXT
+        );
+        CREATE VIRTUAL TABLE search_index USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )
+
+
+def _m2_delivery(db: sqlite_utils.Database) -> None:
+    """Deliveries keep the payload rendered at their first attempt (retries send the same bytes),
+    hold a lease while one process sends them, and digest lines belong to the batch that carries them."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN payload TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+        ALTER TABLE digest_queue ADD COLUMN batch_id INTEGER REFERENCES outbox(id);
+        CREATE INDEX digest_pending ON digest_queue(channel, digested_at, batch_id);
+        """
+    )
+
+
+def _m3_signatures(db: sqlite_utils.Database) -> None:
+    """MinHash permutations changed (their coefficients were too small to mix): every stored
+    original's signature and band keys are computed again from its text."""
+    conn = db.conn
+    conn.execute("DELETE FROM lsh")
+    conn.execute("DELETE FROM signatures")
+    rows = conn.execute("SELECT id, text FROM articles WHERE duplicate_of IS NULL")
+    while batch := rows.fetchmany(500):
+        for article_id, text in batch:
+            sig = signature(text)
+            if not sig.usable:
+                continue
+            conn.execute(
+                "INSERT INTO signatures(article_id, shingles, sig) VALUES (?, ?, ?)",
+                (article_id, sig.shingles, sig.to_bytes()),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO lsh(key, article_id) VALUES (?, ?)", [(k, article_id) for k in band_keys(sig)]
+            )
+
+
+def _m4_evidence(db: sqlite_utils.Database) -> None:
+    """Snapshots kept in WARC files, the re-check schedule of articles with hits, and the events
+    (changed, removed) found by re-checks and by pages watched for removal."""
+    db.executescript(
+        """
+        CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id), url TEXT NOT NULL,
+            fetched_at TEXT NOT NULL, status INTEGER NOT NULL, sha256 TEXT NOT NULL, reason TEXT NOT NULL,
+            warc_file TEXT NOT NULL, warc_offset INTEGER NOT NULL, warc_length INTEGER NOT NULL
+        );
+        CREATE INDEX evidence_article ON evidence(article_id);
+        CREATE TABLE rechecks (
+            article_id INTEGER NOT NULL REFERENCES articles(id), due_at TEXT NOT NULL, done_at TEXT,
+            outcome TEXT, PRIMARY KEY (article_id, due_at)
+        );
+        CREATE INDEX rechecks_due ON rechecks(done_at, due_at);
+        CREATE TABLE article_events (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id), kind TEXT NOT NULL,
+            revision INTEGER NOT NULL, detail TEXT NOT NULL, found_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m1_initial,
+    _m2_delivery,
+    _m3_signatures,
+    _m4_evidence,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaStore(Base):
+    @reads
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> int:
+        """Apply every migration not yet applied, each in its own transaction; returns how many ran."""
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.path} has schema version {current}, newer than this d24watch "
+                f"({SCHEMA_VERSION}); upgrade d24watch"
+            )
+        for number in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                MIGRATIONS[number](self.db)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+        return SCHEMA_VERSION - current
+
+    def require_schema(self) -> None:
+        if self.version() != SCHEMA_VERSION:
+            raise StorageError(f"the database {self.path} is not initialised or is out of date: run `d24watch init`")
