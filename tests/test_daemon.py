@@ -255,3 +255,56 @@ def test_healthz_is_503_while_the_database_cannot_be_written(
         daemon.stopping.set()
         thread.join(15)
     assert not thread.is_alive()
+
+
+def test_entity_matches_count_articles_not_sources(tmp_path: Path, server: LocalServer, receiver: Receiver) -> None:
+    """Two articles of one feed naming one person count 2 in d24watch_entity_matches_total, as
+    HELP says ("articles newly matched"), not 1 for the source."""
+    _articles(
+        server,
+        {"/binh": ("Labour official detained", [BINH]), "/binh2": ("Second report on the case", [BINH, "More."])},
+    )
+    config = _daemon_config(tmp_path, _source("Local", server.url("/feed")), receiver)
+    daemon = Running(config, tmp_path / "daemon.log")
+    try:
+        _wait(lambda: daemon.health()["cycles"] >= 1, 30, "a cycle")
+        metrics = daemon.metrics()
+    finally:
+        daemon.stop()
+    assert 'd24watch_entity_matches_total{entity="nguyen-van-binh"} 2.0' in metrics
+
+
+def test_job_error_and_skip_counters_exist_at_zero_from_the_start(
+    tmp_path: Path, server: LocalServer, receiver: Receiver
+) -> None:
+    """Every job has its d24watch_job_errors_total and d24watch_jobs_skipped_total series at 0
+    before anything went wrong, so that increase() sees the first error."""
+    _articles(server, {"/binh": ("Labour official detained", [BINH])})
+    config = _daemon_config(tmp_path, _source("Local", server.url("/feed"), "1h"), receiver, digest="1h")
+    daemon, thread = _in_process(config)
+    try:
+        metrics = daemon.metrics.render().decode()
+    finally:
+        daemon.stopping.set()
+        thread.join(15)
+    for job in ("poll", "digest", "deliver", "recheck"):
+        assert f'd24watch_job_errors_total{{job="{job}"}} 0.0' in metrics
+        assert f'd24watch_jobs_skipped_total{{job="{job}"}} 0.0' in metrics
+
+
+def test_a_delivery_is_logged_as_delivered_with_its_kind(
+    tmp_path: Path, server: LocalServer, receiver: Receiver
+) -> None:
+    """The JSON log line of a sent alert keeps its event name: {"event": "delivered", "kind": "mention", …}."""
+    _articles(server, {"/binh": ("Labour official detained", [BINH])})
+    config = _daemon_config(tmp_path, _source("Local", server.url("/feed")), receiver)
+    daemon = Running(config, tmp_path / "daemon.log")
+    try:
+        _wait(lambda: len(receiver.accepted()) >= 1, 30, "an alert")
+        _wait(lambda: any(e.get("event") == "delivered" for e in daemon.events()), 10, "its log line")
+        events = daemon.events()
+    finally:
+        daemon.stop()
+    [line] = [e for e in events if e.get("event") == "delivered" and e.get("channel") == "webhook"]
+    assert line["kind"] == "mention"
+    assert not [e for e in events if e.get("event") == "mention"]

@@ -182,6 +182,17 @@ def test_evidence_command_writes_records_revisions_and_hits(
     assert missing.code == 2 and "no stored article" in missing.err
 
 
+def test_evidence_for_an_unknown_url_says_so_and_not_config_error(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """An URL that no stored article has exits 2 with one sentence naming it, not "config error"."""
+    config, _app, _clock = _setup(tmp_path, server, receiver, ["/a"])
+    missing = d24(capsys, config, "evidence", "http://nowhere.example/x", "--out", str(tmp_path / "out"))
+    assert missing.code == 2
+    assert missing.err == "d24watch: no stored article has the URL http://nowhere.example/x (see `d24watch search`)\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_watched_page_that_stops_naming_a_person_gives_one_removed_event(
     tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
 ) -> None:

@@ -188,3 +188,33 @@ def test_item_links_to_private_addresses_are_refused(tmp_path: Path, server: Loc
     result = d24(capsys, config, "poll")
     assert "1 new" in result.out and "1 page kept from the feed" in result.out
     assert server.hits("/secret") == 0
+
+
+def test_feed_titles_are_kept_as_the_publisher_wrote_them(tmp_path: Path, server: LocalServer, capsys: Any) -> None:
+    """A title is unescaped once, by the XML parser, and never parsed as HTML again: `<!channel>`
+    stays, and a literal `&amp;` stays `&amp;`; a title that is HTML (Atom `type="html"`) is read as HTML."""
+    server.serve("/a1", article_page("One", prose(4)))
+    server.serve("/a2", article_page("Two", prose(5)))
+    config = _setup(
+        tmp_path,
+        server,
+        capsys,
+        [
+            {"title": "Directive 24 &amp; the &lt;!channel&gt; test", "link": server.url("/a1")},
+            {"title": "Q&amp;amp;A: AT&amp;amp;T", "link": server.url("/a2")},
+        ],
+    )
+    server.serve(
+        "/atom",
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+        f'<entry><title type="html">A &lt;b&gt;bold&lt;/b&gt; move &amp;amp; more</title><id>x</id>'
+        f'<link href="{server.url("/a3")}"/></entry></feed>',
+        "application/atom+xml",
+    )
+    server.serve("/a3", article_page("Three", prose(6)))
+    config.write_text(config.read_text("utf-8") + feed_source("Atom", server.url("/atom")), "utf-8")
+    assert d24(capsys, config, "poll").code == 0
+    titles = {r["url"]: r["title"] for r in fetched(export(capsys, config))}
+    assert titles[server.url("/a1")] == "Directive 24 & the <!channel> test"
+    assert titles[server.url("/a2")] == "Q&amp;A: AT&amp;T"
+    assert titles[server.url("/a3")] == "A bold move & more"

@@ -1,12 +1,18 @@
-"""The worker pool: recycled after its quota of tasks without hanging, and a crash is one
-document's error."""
+"""The worker pool: recycled after its quota of tasks without hanging, a crash is one document's
+error, and no worker or forkserver outlives the process that started them."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
+
+from tests.conftest import feed_source, rss, write_config
+from tests.helpers import children_of, d24
+from tests.server import LocalServer, Served, stall
 
 SCRIPT = textwrap.dedent(
     """
@@ -62,3 +68,55 @@ def test_a_worker_that_dies_is_that_documents_error_and_the_next_task_runs(tmp_p
     assert done.returncode == 0, done.stderr
     assert "error: http://x.example/bomb: the worker processing this document died" in done.stdout
     assert "next: 3" in done.stdout
+
+
+def _descendants(pid: int) -> set[int]:
+    found, stack = set(), [pid]
+    while stack:
+        for child in children_of(stack.pop()):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_poll_killed_with_sigkill_leaves_no_worker_or_forkserver_behind(
+    tmp_path: Path, server: LocalServer, capsys: Any
+) -> None:
+    """`kill -9` of a poll whose page stalls, once its forkserver and workers are up: within a few
+    seconds none of the processes it started is left running."""
+    server.routes["/feed"] = Served(
+        rss([{"title": "Slow story", "link": server.url("/slow"), "guid": "s"}]).encode(), "application/rss+xml"
+    )
+    server.routes["/slow"] = stall(60)
+    config = write_config(tmp_path, feed_source("Local", server.url("/feed")))
+    assert d24(capsys, config, "init").code == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "d24watch", "--config", str(config), "poll"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        started: set[int] = set()
+        while time.monotonic() < deadline and not any(path == "/slow" for path, _ in server.requests):
+            started |= _descendants(proc.pid)
+            time.sleep(0.05)
+        time.sleep(0.5)
+        started |= _descendants(proc.pid)
+        assert len(started) >= 2, f"expected a forkserver and a worker, found {sorted(started)}"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(pid) for pid in started):
+        time.sleep(0.1)
+    assert [pid for pid in started if _running(pid)] == []

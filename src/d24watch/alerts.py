@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from d24watch.config import ChannelConfig
+from d24watch.channels import ChannelConfig
 from d24watch.models import MENTION, EntityMatch, EventRef
 from d24watch.watchlist import Watchlist
 

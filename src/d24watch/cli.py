@@ -13,13 +13,14 @@ from typing import TypeVar
 
 from d24watch import __version__, commands
 from d24watch.app import App
-from d24watch.config import load_config, redact, resolve_config_path
+from d24watch.config import load_config, resolve_config_path
 from d24watch.deliver.dispatch import DeliveryReport
 from d24watch.deliver.render.email import render_text
 from d24watch.errors import ConfigError, ConfigErrors, D24WatchError, NotFoundError, StorageError
 from d24watch.logs import setup_logging
 from d24watch.models import SourceReport
 from d24watch.records import evidence_bundle
+from d24watch.secret import redact
 from d24watch.store import parse_iso
 from d24watch.watchlist import load_watchlist
 

@@ -15,7 +15,8 @@ from typing import Any, TextIO, TypeVar
 
 from d24watch.alerts import plan_alerts
 from d24watch.app import App
-from d24watch.config import Mode, SourceConfig
+from d24watch.channels import Mode
+from d24watch.config import SourceConfig
 from d24watch.deliver.dispatch import DeliveryReport
 from d24watch.deliver.payload import Payload
 from d24watch.errors import ConfigError

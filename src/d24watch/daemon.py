@@ -101,6 +101,10 @@ class Daemon:
         self.scheduler.add_job(
             self._job(self.recheck), IntervalTrigger(seconds=self.recheck_seconds()), id="recheck", next_run_time=now
         )
+        for job in self.scheduler.get_jobs():
+            # Every job's series exists from the start, at 0, so that increase() sees its first error.
+            self.metrics.job_errors.labels(job.id)
+            self.metrics.jobs_skipped.labels(job.id)
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 

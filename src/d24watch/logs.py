@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from d24watch.config import redact
+from d24watch.secret import redact
 
 _FIELD = re.compile(r"(\w+)=(%[-#0-9.]*[sdifgr])")
 
@@ -24,6 +24,9 @@ def event_fields(record: logging.LogRecord) -> tuple[str, dict[str, str]] | None
     if not event.isidentifier() or len(pairs) != len(record.args) or _FIELD.sub("", rest).strip():
         return None
     return event, {key: spec % (arg,) for (key, spec), arg in zip(pairs, record.args, strict=True)}
+
+
+_RESERVED = frozenset({"time", "level", "event", "message", "traceback"})
 
 
 def _quoted(value: str) -> str:
@@ -44,7 +47,9 @@ class _Formatter(logging.Formatter):
             fields: dict[str, object] = {"time": when, "level": record.levelname.lower()}
             if parsed:
                 fields["event"] = parsed[0]
-                fields.update(parsed[1])
+                for key, value in parsed[1].items():
+                    # A field may not overwrite the line's own keys: `event=` becomes `event_field`.
+                    fields[f"{key}_field" if key in _RESERVED else key] = value
             else:
                 fields["event"] = record.name
                 fields["message"] = message

@@ -18,6 +18,9 @@ from d24watch.models import FeedEntry, ParsedFeed
 _ENTITY_DECL = re.compile(rb"<\s*!\s*ENTITY", re.IGNORECASE)
 _ENTITY_DECL_UTF16 = ("<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
 _TAGS = re.compile(r"<[^>]+>")
+_INLINE_HTML = re.compile(
+    r"</?(?:a|abbr|b|big|br|cite|code|em|font|i|mark|p|q|s|small|span|strong|sub|sup|u)(?:\s[^>]*)?/?>", re.IGNORECASE
+)
 _NOT_ARTICLE = re.compile(
     r"/(tag|tags|category|categories|author|authors|topic|topics|page|search|login|subscribe|about|contact|"
     r"feed|rss|video|videos|gallery|photos)(/|$)",
@@ -60,6 +63,25 @@ def html_to_text(fragment: str) -> str:
     text = root.text_content()
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+def plain_title(text: str) -> str:
+    """A title that is text already (the XML parser unescaped it once): only its white space is
+    tidied, so `&amp;` and `<!channel>` written by the publisher stay as written."""
+    return " ".join(text.split())
+
+
+def entry_title(entry: Any, *, atom: bool) -> str:
+    """An entry's title as its publisher wrote it: read as HTML only when it is markup (Atom's
+    declared `type="html"` or `"xhtml"`; in RSS, which has no type, a title holding HTML elements),
+    otherwise kept as text. feedparser's own guess for RSS takes any `&amp;` for HTML."""
+    title = entry.get("title", "") or ""
+    if atom:
+        detail = entry.get("title_detail") or {}
+        is_html = str(detail.get("type", "text/plain")).endswith(("html", "xhtml+xml"))
+    else:
+        is_html = bool(_INLINE_HTML.search(title))
+    return html_to_text(title) if is_html else plain_title(title)
 
 
 def _when(entry: Any, *keys: str) -> datetime | None:
@@ -117,7 +139,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
             link = urljoin(url, link.strip())
             if urlsplit(link).scheme not in ("http", "https"):
                 link = None
-        title = html_to_text(entry.get("title", "") or "")
+        title = entry_title(entry, atom=str(parsed.get("version", "")).startswith("atom"))
         guid = entry.get("id") or None
         # dict.get: feedparser's own get() maps a missing `updated` to `published`, with a warning.
         updated = dict.get(entry, "updated") or None
@@ -215,7 +237,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
             FeedEntry(
                 guid=str(guid)[:2000] if guid is not None else None,
                 link=link,
-                title=html_to_text(str(item.get("title") or ""))[:1000],
+                title=plain_title(str(item.get("title") or ""))[:1000],  # plain text by the JSON Feed spec
                 summary=html_to_text(str(content)),
                 published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
                 updated_marker=str(item["date_modified"])[:200] if item.get("date_modified") else None,

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
-from d24watch.config import ChannelConfig, Config, SourceConfig
+from d24watch.channels import ChannelConfig
+from d24watch.config import Config, SourceConfig
 from d24watch.decide import (
     DuplicateOf,
     Intent,

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
-from d24watch.config import ChannelConfig, SourceConfig
+from d24watch.channels import ChannelConfig
+from d24watch.config import SourceConfig
 from d24watch.dedupe import Signature, canonical_url
 from d24watch.evidence import Archive
 from d24watch.match import Matcher

@@ -4,12 +4,18 @@ the daemon's own memory stays flat and fetching never waits on extraction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -21,6 +27,54 @@ T = TypeVar("T")
 # (ProcessPoolExecutor's own max_tasks_per_child deadlocks on Python 3.11 to 3.13 once a worker
 # retires with tasks still queued, CPython gh-115634, so the pool is recycled here instead.)
 TASKS_PER_CHILD = 1000
+
+
+WATCH_EVERY_S = 0.5  # how often a worker looks whether the process that started the pool is alive
+_PR_SET_PDEATHSIG = 1
+
+
+def _started_at(pid: int) -> str | None:
+    """The start time of process `pid` (field 22 of /proc/PID/stat), which tells a process from a
+    later one given the same pid; None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def _is_alive(pid: int, started: str | None) -> bool:
+    if started is not None:
+        return _started_at(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def guard_worker(owner: int, owner_started: str | None) -> None:
+    """Run in each worker as it starts: it dies with the process that started the pool, however that
+    one dies (SIGKILL included), and takes the forkserver with it. A worker holds the forkserver's
+    liveness pipe, so without this neither would ever notice, and both would stay for good."""
+    forkserver = os.getppid()
+    if sys.platform.startswith("linux"):
+        # The kernel kills this worker as soon as its parent, the forkserver, is gone.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while _is_alive(owner, owner_started):
+            time.sleep(WATCH_EVERY_S)
+        if os.getppid() == forkserver and forkserver != owner:
+            with contextlib.suppress(OSError):
+                os.kill(forkserver, signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 def _retire(pool: Executor) -> threading.Event:
@@ -45,7 +99,10 @@ class Workers:
     def _start(self) -> Executor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["trafilatura", "feedparser", "lxml.html", "d24watch.extract", "d24watch.parse"])
-        return ProcessPoolExecutor(self.size, mp_context=context)
+        owner = os.getpid()
+        return ProcessPoolExecutor(
+            self.size, mp_context=context, initializer=guard_worker, initargs=(owner, _started_at(owner))
+        )
 
     async def run(self, url: str, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in a worker; a worker that dies is reported as that document's error."""

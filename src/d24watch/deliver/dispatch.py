@@ -15,7 +15,8 @@ from typing import Protocol, cast
 
 import httpx
 
-from d24watch.config import ChannelConfig, Config, EmailChannel, Mode, SlackChannel, WebhookChannel, redact
+from d24watch.channels import ChannelConfig, EmailChannel, Mode, SlackChannel, WebhookChannel
+from d24watch.config import Config
 from d24watch.deliver.email import EmailSender
 from d24watch.deliver.file import FileSender
 from d24watch.deliver.payload import (
@@ -34,6 +35,7 @@ from d24watch.deliver.slack import SlackSender
 from d24watch.deliver.webhook import WebhookSender
 from d24watch.errors import DeliveryError
 from d24watch.models import EventRef
+from d24watch.secret import redact
 from d24watch.store import Store, iso
 from d24watch.store.rows import Article, DigestLine, OutboxRow
 from d24watch.watchlist import Watchlist

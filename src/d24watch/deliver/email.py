@@ -9,7 +9,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from d24watch.config import EmailChannel
+from d24watch.channels import EmailChannel
 from d24watch.deliver.payload import Payload
 from d24watch.deliver.render.email import email_message
 from d24watch.errors import DeliveryError

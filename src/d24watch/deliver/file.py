@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from d24watch.config import FileChannel
+from d24watch.channels import FileChannel
 from d24watch.deliver.payload import Payload, payload_time
 from d24watch.deliver.render.email import email_message, file_sender
 from d24watch.errors import DeliveryError

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal, NotRequired, TypedDict
 
-from d24watch.config import redact
 from d24watch.models import EventKind
+from d24watch.secret import redact
 from d24watch.store.rows import Article, FailingSource, StoredHit
 from d24watch.watchlist import EntityKind, Priority, Watchlist
 

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from d24watch.config import SlackChannel
+from d24watch.channels import SlackChannel
 from d24watch.deliver.http import post
 from d24watch.deliver.payload import Payload
 from d24watch.deliver.render.slack import slack_message

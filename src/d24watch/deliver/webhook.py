@@ -9,7 +9,7 @@ import json
 
 import httpx
 
-from d24watch.config import WebhookChannel
+from d24watch.channels import WebhookChannel
 from d24watch.deliver.http import post
 from d24watch.deliver.payload import Payload
 
