@@ -21,6 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports --no-cache
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint --no-color Dockerfile; \
 	else echo "hadolint is not available on this platform: Dockerfile not linted"; fi
 

@@ -57,7 +57,7 @@ def _articles(server: LocalServer, pages: dict[str, tuple[str, list[str]]], feed
     for path, (title, sentences) in pages.items():
         body = prose(int(hashlib.sha256(path.encode()).hexdigest()[:8], 16))
         server.serve(path, article_page(escape(title), [*body[:2], *(escape(t) for t in sentences), *body[2:]]))
-        items.append({"title": escape(escape(title)), "link": server.url(path), "guid": path})
+        items.append({"title": escape(title), "link": server.url(path), "guid": path})
     server.serve(feed, rss(items), "application/rss+xml")
 
 

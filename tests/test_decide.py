@@ -1,0 +1,202 @@
+"""The decisions of a poll and a re-check as tables: new, copy or revision; which text to keep;
+duplicate of what; when to poll next; what counts as a takedown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from d24watch.decide import (
+    Candidate,
+    DuplicateOf,
+    backoff,
+    candidates,
+    duplicate_of,
+    is_home_page,
+    jitter,
+    next_poll_after_success,
+    page_canonical,
+    plan_items,
+    retry_wait,
+    revision_reason,
+    takedown_reason,
+    text_to_keep,
+)
+from d24watch.dedupe import signature
+from d24watch.models import ArticleText, FeedEntry, KnownArticle
+from tests.prose import prose
+
+NOW = datetime(2026, 5, 6, 10, 0, tzinfo=UTC)
+
+
+def _entry(link: str | None = "http://x.example/a", guid: str | None = None, **kw: object) -> FeedEntry:
+    values: dict[str, object] = {"title": "T", "summary": "S", "published_at": None, "updated_marker": None}
+    values.update(kw)
+    return FeedEntry(guid, link, **values)  # type: ignore[arg-type]
+
+
+def _known(
+    article_id: int = 1, *, pending: bool = False, marker: str | None = None, copy_of: int | None = None
+) -> KnownArticle:
+    return KnownArticle(article_id, "http://x.example/a", "h1", pending, marker, 1, copy_of)
+
+
+# -- feed items --------------------------------------------------------------------------------
+
+
+def test_candidates_drop_empty_entries_and_repeated_guids_or_urls() -> None:
+    """Of two entries with one GUID or one URL the first stands; an entry with nothing is dropped."""
+    entries = [
+        _entry("http://x.example/a?utm_source=rss", "g1"),
+        _entry("http://x.example/b", "g1"),  # same GUID
+        _entry("http://x.example/a?utm_source=rss", "g2"),  # same URL
+        _entry(None, None, title="", summary=""),  # nothing in it
+        _entry(None, "g3", title="No link"),
+    ]
+    found = candidates("http://x.example/feed", entries)
+    assert [c.entry.guid for c in found] == ["g1", "g3"]
+    assert found[0].canonical == "http://x.example/a"
+    assert found[1].url.startswith("http://x.example/feed#item-")
+    assert candidates("http://x.example/feed", [entries[4]])[0].url == found[1].url  # stable placeholder
+
+
+@pytest.mark.parametrize(
+    ("seen", "original", "entry", "action"),
+    [
+        pytest.param(None, None, _entry(), "new", id="unseen"),
+        pytest.param(None, _known(5), _entry(), "duplicate", id="known-canonical"),
+        pytest.param(_known(), None, _entry(), None, id="seen-unchanged"),
+        pytest.param(_known(pending=True), None, _entry(), "revise", id="page-was-pending"),
+        pytest.param(_known(pending=True), None, _entry(link=None, guid="g"), None, id="pending-without-link"),
+        pytest.param(_known(marker="v1"), None, _entry(updated_marker="v2"), "revise", id="feed-says-updated"),
+        pytest.param(_known(marker="v1"), None, _entry(updated_marker="v1"), None, id="same-marker"),
+        pytest.param(_known(marker=None), None, _entry(updated_marker="v2"), None, id="no-earlier-marker"),
+        pytest.param(_known(pending=True, copy_of=3), None, _entry(), None, id="a-copy-is-never-revised"),
+    ],
+)
+def test_plan_items(
+    seen: KnownArticle | None, original: KnownArticle | None, entry: FeedEntry, action: str | None
+) -> None:
+    """What each entry becomes, given how it was stored before and the original under its URL."""
+    candidate = Candidate(entry, entry.link or "http://x.example/feed#item-1", "http://x.example/a")
+    intents = plan_items([(candidate, seen, original)])
+    assert [i.action for i in intents] == ([action] if action else [])
+
+
+def test_a_second_copy_in_one_batch_is_a_duplicate_of_the_first() -> None:
+    """Two URLs with one canonical form in one feed: the first is new, the second waits for it."""
+    a = Candidate(_entry("http://x.example/a?utm_source=x"), "http://x.example/a?utm_source=x", "http://x.example/a")
+    b = Candidate(_entry("http://x.example/a#top"), "http://x.example/a#top", "http://x.example/a")
+    intents = plan_items([(a, None, None), (b, None, None)])
+    assert [(i.action, i.known) for i in intents] == [("new", None), ("duplicate", None)]
+
+
+# -- text --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page_chars", "summary_chars", "keeps_page"),
+    [(100, 150, True), (100, 200, True), (99, 200, False), (0, 0, True), (0, 3, False), (5000, 100, True)],
+)
+def test_the_page_is_kept_unless_it_gives_less_than_half_the_feed(
+    page_chars: int, summary_chars: int, keeps_page: bool
+) -> None:
+    """A paywall or a script-only page: the feed's own text stands, with the page's canonical link."""
+    page = ArticleText("p" * page_chars, "Page", None, None, "vi", "http://x.example/canonical")
+    kept = text_to_keep(_entry(summary="s" * summary_chars), "en", page)
+    if keeps_page:
+        assert kept is None
+    else:
+        assert kept is not None and kept.text == "s" * summary_chars
+        assert (kept.canonical_url, kept.language, kept.title) == ("http://x.example/canonical", "vi", "T")
+
+
+@pytest.mark.parametrize(
+    ("known", "new_hash", "text", "failed", "reason"),
+    [
+        (_known(), "h1", "same text", False, None),
+        (_known(), "h2", "new text", False, "edited"),
+        (_known(pending=True), "h2", "the page at last", False, "page"),
+        (_known(pending=True), "h3", "", True, None),
+        (_known(pending=True), "h3", "feed text", True, "page"),
+    ],
+)
+def test_revision_reason(known: KnownArticle, new_hash: str, text: str, failed: bool, reason: str | None) -> None:
+    assert revision_reason(known, new_hash, text, page_failed=failed) == reason
+
+
+def test_the_pages_own_canonical_link_wins() -> None:
+    assert page_canonical("http://x.example/a", None) == "http://x.example/a"
+    assert page_canonical("http://x.example/a", "HTTP://X.example:80/b?utm_medium=x") == "http://x.example/b"
+
+
+# -- duplicates --------------------------------------------------------------------------------
+
+
+def test_duplicate_of_checks_canonical_then_hash_then_near() -> None:
+    """The order of the rules, and an empty text never a copy by hash."""
+    text = " ".join(prose(1, words=300))
+    sig = signature(text)
+    near = [(9, signature(text.replace("the", "a", 1)))]
+    far = [(8, signature(" ".join(prose(2, words=300))))]
+
+    def decide(canonical: KnownArticle | None, by_hash: KnownArticle | None, found: list) -> DuplicateOf | None:  # type: ignore[type-arg]
+        return duplicate_of(by_canonical=canonical, by_hash=by_hash, near=found, sig=sig, text=text, threshold=0.8)
+
+    assert decide(_known(3), _known(4), near) == DuplicateOf(3, "canonical")
+    assert decide(None, _known(4), near) == DuplicateOf(4, "text")
+    assert decide(None, None, far + near) == DuplicateOf(9, "near")
+    assert decide(None, None, far) is None
+    blank = duplicate_of(by_canonical=None, by_hash=_known(4), near=[], sig=signature(""), text="  ", threshold=0.8)
+    assert blank is None
+
+
+# -- when to poll next -------------------------------------------------------------------------
+
+
+def test_next_poll_is_the_interval_plus_a_stable_jitter_of_at_most_a_tenth() -> None:
+    interval = timedelta(minutes=30)
+    spread = {jitter(f"source {n}", interval) for n in range(50)}
+    assert all(timedelta(0) <= j <= interval / 10 for j in spread) and len(spread) > 40
+    assert next_poll_after_success("a", NOW, interval) == next_poll_after_success("a", NOW, interval)
+    assert NOW + interval <= next_poll_after_success("a", NOW, interval) <= NOW + interval * 1.1
+
+
+@pytest.mark.parametrize(
+    ("errors", "retry_after_s", "wait"),
+    [
+        (0, None, timedelta(minutes=30)),
+        (1, None, timedelta(hours=1)),
+        (3, None, timedelta(hours=4)),
+        (10, None, timedelta(days=1)),
+        (200, None, timedelta(days=1)),
+        (0, 7200, timedelta(hours=2)),
+        (3, 60, timedelta(hours=4)),
+        (0, 10 * 86400, timedelta(days=1)),
+    ],
+)
+def test_a_failed_source_backs_off_and_honours_retry_after_up_to_a_day(
+    errors: int, retry_after_s: float | None, wait: timedelta
+) -> None:
+    assert retry_wait(timedelta(minutes=30), errors, retry_after_s) == wait
+    assert backoff(timedelta(minutes=30), errors) <= timedelta(days=1)
+
+
+# -- re-checks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "final", "text", "reason"),
+    [
+        ("http://x.example/news/a", "http://x.example/", None, "redirected to the home page http://x.example/"),
+        ("http://x.example/news/a", "http://x.example", "text", "redirected to the home page http://x.example"),
+        ("http://x.example/", "http://x.example/", "text", None),
+        ("http://x.example/news/a", "http://x.example/news/a-2", "text", None),
+        ("http://x.example/news/a", "http://x.example/news/a", " \n", "the article's text is gone"),
+        ("http://x.example/news/a", "http://x.example/news/a", None, None),
+    ],
+)
+def test_takedown_reason(url: str, final: str, text: str | None, reason: str | None) -> None:
+    assert takedown_reason(url, final, text) == reason
+    assert is_home_page(url, final) == (reason is not None and reason.startswith("redirected"))
