@@ -15,6 +15,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from d24watch.models import FetchResult, Snapshot
+from d24watch.store import Store
 
 # The body is stored as d24watch read it (decompressed), so headers that describe the transfer
 # encoding would mislead a replay tool; they are kept under another name.
@@ -65,3 +66,12 @@ class Archive:
         with open(self.folder / snapshot.warc_file, "rb") as handle:
             handle.seek(snapshot.offset)
             return handle.read(snapshot.length)
+
+
+def archive_response(
+    store: Store, archive: Archive, article_id: int, response: FetchResult, reason: str, now: datetime
+) -> Snapshot:
+    """Keep `response` in the archive and record where, for the article; inside the caller's transaction."""
+    snap = archive.keep(response, now)
+    store.add_evidence(article_id, response.url, now, response.status, reason, snap)
+    return snap

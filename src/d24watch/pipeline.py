@@ -7,38 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from d24watch.alerts import AlertPlan, Occasion, plan_alerts
 from d24watch.channels import ChannelConfig
 from d24watch.config import Config, SourceConfig
 from d24watch.decide import (
-    DuplicateOf,
-    Intent,
     candidates,
-    duplicate_of,
     feed_text,
     next_poll_after_success,
-    page_canonical,
     plan_items,
     retry_wait,
-    revision_reason,
     text_to_keep,
 )
-from d24watch.dedupe import Signature
 from d24watch.errors import FetchError, ParseError, SourceError
 from d24watch.evidence import Archive
 from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
+from d24watch.ingest import Ingest, Read
 from d24watch.match import Matcher
-from d24watch.models import EntityMatch, FeedEntry, FetchResult, SourceReport
+from d24watch.models import FeedEntry, FetchResult, SourceReport
 from d24watch.parse import article_links, looks_like_feed, parse_feed
-from d24watch.prepare import Prepared, prepare
-from d24watch.store import Store, iso
-from d24watch.store.rows import NewArticle
+from d24watch.prepare import prepare
+from d24watch.store import Store
 from d24watch.watched import WatchedPage
 from d24watch.workers import Workers
 
@@ -46,45 +37,6 @@ log = logging.getLogger(__name__)
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8"
 PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    """What reading an item gave: the text to keep, and the page as received when it is evidence."""
-
-    prepared: Prepared
-    page_failed: bool = False  # the page could not be fetched or read: the feed's text stands in
-    error: str | None = None
-    response: FetchResult | None = None  # kept only when the page names an entity
-    matches: tuple[EntityMatch, ...] | None = None  # of the page's title and text, when already known
-
-
-@dataclass
-class Outcome:
-    """What one source's update stored, counted as it goes."""
-
-    new: int = 0
-    duplicates: int = 0
-    revisions: int = 0
-    hits: int = 0
-    entities: Counter[str] = field(default_factory=Counter)  # entity -> articles newly matched
-
-    def alerted(self, plan: AlertPlan) -> None:
-        self.hits += sum(len(m.hits) for m in plan.hits)
-        self.entities.update(plan.entities)
-
-    def report(self, name: str, page_errors: int = 0) -> SourceReport:
-        return SourceReport(
-            name,
-            ok=True,
-            new=self.new,
-            duplicates=self.duplicates,
-            revisions=self.revisions,
-            hits=self.hits,
-            matched_entities=tuple(sorted(self.entities)),
-            articles_per_entity=tuple(sorted(self.entities.items())),
-            page_errors=page_errors,
-        )
 
 
 class Pipeline:
@@ -106,9 +58,17 @@ class Pipeline:
         self.workers = workers
         self.clock = clock
         self.channels = config.channels if channels is None else channels
-        self.threshold = config.near_duplicate_threshold
         self.on_queued = on_queued  # told after a commit that queued deliveries, so they go out at once
         self.archive = archive
+        self.ingest = Ingest(
+            store,
+            matcher,
+            self.channels,
+            threshold=config.near_duplicate_threshold,
+            recheck=config.recheck,
+            archive=archive,
+            clock=clock,
+        )
         # Pages being fetched or waiting for a worker: enough to keep every worker busy while
         # requests are in flight, few enough that fetching (faster than extraction) cannot pile
         # up bodies in memory.
@@ -155,16 +115,8 @@ class Pipeline:
         reads = await asyncio.gather(
             *(self._read(fetcher, source, i.candidate.entry) for i in intents if i.action != "duplicate")
         )
-        outcome = Outcome()
         with self.store.transaction():
-            pending = iter(reads)
-            for intent in intents:
-                if intent.action == "duplicate":
-                    self._store_copy(source, intent, outcome)
-                elif intent.action == "new":
-                    self._store_new(source, intent, next(pending), outcome)
-                else:
-                    self._store_revision(intent, next(pending), outcome)
+            outcome = self.ingest.apply(source, intents, list(reads))
             self._success(source, started, result, len(intents))
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, outcome.duplicates, None)
         if outcome.entities and self.on_queued is not None:
@@ -229,122 +181,6 @@ class Pipeline:
         return Read(prepared, response=result if matches else None, matches=matches)
 
     # -- storing -----------------------------------------------------------------------------
-
-    def _article(
-        self, source: SourceConfig, intent: Intent, read: Read | None, canonical: str, copy: DuplicateOf | None = None
-    ) -> NewArticle:
-        entry = intent.candidate.entry
-        article = read.prepared.article if read else None
-        published = entry.published_at or (article.published_at if article else None)
-        return NewArticle(
-            source=source.name,
-            url=intent.candidate.url,
-            canonical_url=canonical,
-            guid=entry.guid,
-            title=entry.title or (article.title if article and article.title else "") or "",
-            author=entry.author or (article.author if article else None),
-            published_at=iso(published),
-            fetched_at=iso(self.clock()) or "",
-            language=(article.language if article else None) or source.language,
-            text=article.text if article else "",
-            text_hash=read.prepared.text_hash if read else "",
-            duplicate_of=copy.article_id if copy else None,
-            duplicate_reason=copy.reason if copy else None,
-            page_pending=bool(read and read.page_failed) and copy is None,
-            updated_marker=entry.updated_marker,
-        )
-
-    def _store_copy(self, source: SourceConfig, intent: Intent, outcome: Outcome) -> None:
-        """A copy by URL: of a stored original, or of an item stored earlier in this batch."""
-        original = intent.known or self.store.by_canonical(intent.candidate.canonical)
-        if original is None:
-            return
-        row = self._article(source, intent, None, intent.candidate.canonical, DuplicateOf(original.id, "url"))
-        self.store.insert_article(row, None)
-        outcome.duplicates += 1
-
-    def _store_new(self, source: SourceConfig, intent: Intent, read: Read, outcome: Outcome) -> None:
-        prepared = read.prepared
-        canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
-        sig = Signature.from_bytes(prepared.signature, prepared.shingles)
-        copy = duplicate_of(
-            by_canonical=self.store.by_canonical(canonical) if canonical != intent.candidate.canonical else None,
-            by_hash=self.store.by_text_hash(prepared.text_hash),
-            near=self.store.near_candidates(sig),
-            sig=sig,
-            text=prepared.article.text,
-            threshold=self.threshold,
-        )
-        if copy is not None:
-            row = self._article(source, intent, read, canonical, copy)
-            self.store.insert_article(row, None)
-            outcome.duplicates += 1
-            return
-        row = self._article(source, intent, read, canonical)
-        article_id = self.store.insert_article(row, sig, prepared.folded)
-        outcome.new += 1
-        self._alert("new", article_id, 1, self._matches(read, row.title), frozenset(), outcome, read, "alert")
-
-    def _store_revision(self, intent: Intent, read: Read, outcome: Outcome) -> None:
-        known, prepared, entry = intent.known, read.prepared, intent.candidate.entry
-        assert known is not None
-        reason = revision_reason(known, prepared.text_hash, prepared.article.text, page_failed=read.page_failed)
-        if reason is None:
-            self.store.touch_article(known.id, page_pending=read.page_failed, updated_marker=entry.updated_marker)
-            return
-        title = entry.title or prepared.article.title or ""
-        revision = self.store.add_revision(
-            known.id,
-            title=title,
-            text=prepared.article.text,
-            digest=prepared.text_hash,
-            fetched_at=self.clock(),
-            reason=reason,
-            sig=Signature.from_bytes(prepared.signature, prepared.shingles),
-            page_pending=read.page_failed,
-            updated_marker=entry.updated_marker,
-            folded=prepared.folded,
-        )
-        outcome.revisions += 1
-        had = self.store.entities_of(known.id)
-        self._alert("revision", known.id, revision, self._matches(read, title), had, outcome, read, "revision")
-
-    def _alert(
-        self,
-        occasion: Occasion,
-        article_id: int,
-        revision: int,
-        matches: list[EntityMatch],
-        had: frozenset[str],
-        outcome: Outcome,
-        read: Read,
-        evidence_reason: str,
-    ) -> None:
-        plan = plan_alerts(
-            occasion,
-            article_id=article_id,
-            matches=matches,
-            had=had,
-            channels=self.channels,
-            watchlist=self.matcher.watchlist,
-        )
-        self.store.apply_alerts(article_id, revision, plan, self.clock())
-        outcome.alerted(plan)
-        if matches:
-            self._keep_evidence(article_id, read.response, evidence_reason)
-
-    def _matches(self, read: Read, title: str) -> list[EntityMatch]:
-        if read.matches is not None:
-            return list(read.matches)
-        return self.matcher.match(title, read.prepared.article.text)
-
-    def _keep_evidence(self, article_id: int, response: FetchResult | None, reason: str) -> None:
-        """The page as received goes into the WARC archive, and the article gets its re-checks."""
-        now = self.clock()
-        if self.archive is not None and response is not None:
-            snap = self.archive.keep(response, now)
-            self.store.add_evidence(article_id, response.url, now, response.status, reason, snap)
-        self.store.schedule_rechecks(article_id, [now + delay for delay in self.config.recheck])
 
     # -- source state ------------------------------------------------------------------------
 

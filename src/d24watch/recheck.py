@@ -16,7 +16,7 @@ from d24watch.config import Config
 from d24watch.decide import GONE, takedown_reason
 from d24watch.dedupe import Signature
 from d24watch.errors import FetchError, SourceError
-from d24watch.evidence import Archive
+from d24watch.evidence import Archive, archive_response
 from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
 from d24watch.match import Matcher
@@ -177,5 +177,4 @@ class Rechecker:
         self.store.apply_alerts(row.id, revision, plan, now)
 
     def _keep(self, article_id: int, result: FetchResult, reason: str, now: datetime) -> None:
-        snap = self.archive.keep(result, now)
-        self.store.add_evidence(article_id, result.url, now, result.status, reason, snap)
+        archive_response(self.store, self.archive, article_id, result, reason, now)

@@ -13,7 +13,7 @@ from d24watch.alerts import AlertPlan, Occasion, plan_alerts
 from d24watch.channels import ChannelConfig
 from d24watch.config import SourceConfig
 from d24watch.dedupe import Signature, canonical_url
-from d24watch.evidence import Archive
+from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
 from d24watch.models import MENTION, EntityMatch, EventRef, FetchResult
 from d24watch.prepare import Prepared
@@ -128,5 +128,4 @@ class WatchedPage:
 
     def _keep(self, article_id: int, result: FetchResult, reason: str, now: datetime) -> None:
         if self.archive is not None:
-            snap = self.archive.keep(result, now)
-            self.store.add_evidence(article_id, result.url, now, result.status, reason, snap)
+            archive_response(self.store, self.archive, article_id, result, reason, now)
