@@ -42,6 +42,12 @@ class Outcome:
     revisions: int = 0
     hits: int = 0
     entities: Counter[str] = field(default_factory=Counter)  # entity -> articles newly matched
+    events: int = 0  # article events queued (a watched page that stopped naming someone)
+
+    @property
+    def queued(self) -> bool:
+        """Whether anything was queued for delivery."""
+        return bool(self.entities or self.events)
 
     def alerted(self, plan: AlertPlan) -> None:
         self.hits += sum(len(m.hits) for m in plan.hits)

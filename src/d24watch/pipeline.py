@@ -119,7 +119,7 @@ class Pipeline:
             outcome = self.ingest.apply(source, intents, list(reads))
             self._success(source, started, result, len(intents))
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, outcome.duplicates, None)
-        if outcome.entities and self.on_queued is not None:
+        if outcome.queued and self.on_queued is not None:
             self.on_queued()
         return outcome.report(source.name, page_errors=sum(1 for r in reads if r.error))
 
@@ -144,14 +144,7 @@ class Pipeline:
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, 0, None)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
-        return SourceReport(
-            source.name,
-            ok=True,
-            new=outcome.new,
-            revisions=outcome.revisions,
-            matched_entities=tuple(sorted(outcome.entities)),
-            articles_per_entity=tuple(sorted(outcome.entities.items())),
-        )
+        return outcome.report(source.name)
 
     # -- pages -------------------------------------------------------------------------------
 

@@ -4,9 +4,7 @@ is the baseline (no alert); an entity it starts naming is a mention, one it stop
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
@@ -14,19 +12,12 @@ from d24watch.channels import ChannelConfig
 from d24watch.config import SourceConfig
 from d24watch.dedupe import Signature, canonical_url
 from d24watch.evidence import Archive, archive_response
+from d24watch.ingest import Outcome
 from d24watch.match import Matcher
 from d24watch.models import MENTION, EntityMatch, EventRef, FetchResult
 from d24watch.prepare import Prepared
 from d24watch.store import Store, iso
 from d24watch.store.rows import NewArticle
-
-
-@dataclass
-class WatchResult:
-    new: int = 0
-    revisions: int = 0
-    entities: Counter[str] = field(default_factory=Counter)  # newly named, as mentions
-    queued: bool = False
 
 
 class WatchedPage:
@@ -44,14 +35,14 @@ class WatchedPage:
         self.archive = archive
         self.clock = clock
 
-    def update(self, source: SourceConfig, prepared: Prepared, result: FetchResult) -> WatchResult:
+    def update(self, source: SourceConfig, prepared: Prepared, result: FetchResult) -> Outcome:
         """Store the page as it now reads; must run inside the store's transaction."""
         text, title = prepared.article.text, prepared.article.title or source.name
         matches = self.matcher.match(title, text)
         named = {m.entity_id for m in matches}
         now = self.clock()
         sig = Signature.from_bytes(prepared.signature, prepared.shingles)
-        out = WatchResult()
+        out = Outcome()
         known = self.store.seen_item(source.name, source.url, None)
         if known is None:
             row = NewArticle(
@@ -67,6 +58,7 @@ class WatchedPage:
             article_id = self.store.insert_article(row, sig, prepared.folded)
             plan = self._plan("baseline", article_id, matches, frozenset())
             self.store.apply_alerts(article_id, 1, plan, now)
+            out.alerted(plan)
             if matches:
                 self._keep(article_id, result, "baseline", now)
             out.new = 1
@@ -89,7 +81,7 @@ class WatchedPage:
         out.revisions = 1
         mentions = self._plan("revision", known.id, matches, had)
         self.store.apply_alerts(known.id, revision, mentions, now)
-        out.entities.update(mentions.entities)
+        out.alerted(mentions)
         gone = sorted(had - named)
         if gone:
             labels = ", ".join(e.label for e in (self.matcher.watchlist.get(g) for g in gone) if e)
@@ -103,9 +95,9 @@ class WatchedPage:
             removal = self._plan("removed", known.id, matches, had, EventRef("removed", event_id))
             self.store.apply_alerts(known.id, revision, removal, now)
             self.store.forget_entities(known.id, gone)
+            out.events += 1
         if gone or named - had:
             self._keep(known.id, result, "watched", now)
-        out.queued = bool(mentions.entities or gone)
         return out
 
     def _plan(
