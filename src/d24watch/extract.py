@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from d24watch.models import ArticleText
 from d24watch.prepare import Prepared, prepare
-from d24watch.text import nfc
+from d24watch.text import nfc, repair_text
 
 _CANONICAL = re.compile(
     rb"""<link\b[^>]*?\brel\s*=\s*["']?canonical["']?[^>]*>""",
@@ -64,11 +64,11 @@ def extract_article(body: bytes, charset: str | None = None, *, metadata: bool =
     lang = _LANG.search(body[:4096])
     if doc is None:
         return ArticleText("", None, None, None, lang.group(1).decode().lower() if lang else None, None)
-    text = nfc(getattr(doc, "text", None) or "")
+    text = repair_text(nfc(getattr(doc, "text", None) or ""))
     title = getattr(doc, "title", None)
     return ArticleText(
         text=text,
-        title=nfc(str(title)) if title else None,
+        title=repair_text(nfc(str(title))) if title else None,
         author=getattr(doc, "author", None) or None,
         published_at=_date(getattr(doc, "date", None)),
         language=(lang.group(1).decode().lower() if lang else None) or (getattr(doc, "language", None) or None),

@@ -154,7 +154,16 @@ class Ingest:
         row = self._article(source, intent, read, canonical)
         article_id = self.store.insert_article(row, sig, prepared.folded)
         outcome.new += 1
-        self._alert("new", article_id, 1, self._matches(read, row.title), frozenset(), outcome, read, "alert")
+        self._alert(
+            "new",
+            article_id,
+            1,
+            self._matches(read, row.title, intent.candidate.entry.summary),
+            frozenset(),
+            outcome,
+            read,
+            "alert",
+        )
 
     def _store_revision(self, intent: Intent, read: Read, outcome: Outcome) -> None:
         known, prepared, entry = intent.known, read.prepared, intent.candidate.entry
@@ -178,7 +187,9 @@ class Ingest:
         )
         outcome.revisions += 1
         had = self.store.entities_of(known.id)
-        self._alert("revision", known.id, revision, self._matches(read, title), had, outcome, read, "revision")
+        self._alert(
+            "revision", known.id, revision, self._matches(read, title, entry.summary), had, outcome, read, "revision"
+        )
 
     def _alert(
         self,
@@ -204,10 +215,11 @@ class Ingest:
         if matches:
             self._keep_evidence(article_id, read.response, evidence_reason)
 
-    def _matches(self, read: Read, title: str) -> list[EntityMatch]:
+    def _matches(self, read: Read, title: str, feed_text: str) -> list[EntityMatch]:
+        """The entities the stored title and text name; the feed's own summary may supply context."""
         if read.matches is not None:
             return list(read.matches)
-        return self.matcher.match(title, read.prepared.article.text)
+        return self.matcher.match(title, read.prepared.article.text, context=feed_text)
 
     def _keep_evidence(self, article_id: int, response: FetchResult | None, reason: str) -> None:
         """The page as received goes into the WARC archive, and the article gets its re-checks."""

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 from d24watch.errors import ParseError
 from d24watch.models import FeedEntry, ParsedFeed
+from d24watch.text import repair_text
 
 _ENTITY_DECL = re.compile(rb"<\s*!\s*ENTITY", re.IGNORECASE)
 _ENTITY_DECL_UTF16 = ("<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
@@ -147,8 +148,8 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
             FeedEntry(
                 guid=str(guid)[:2000] if guid else None,
                 link=link,
-                title=title[:1000],
-                summary=_entry_text(entry),
+                title=repair_text(title)[:1000],
+                summary=repair_text(_entry_text(entry)),
                 published_at=_when(entry, "published_parsed", "updated_parsed", "created_parsed"),
                 updated_marker=str(updated)[:200] if updated else None,
                 author=(entry.get("author") or None),
@@ -237,8 +238,8 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
             FeedEntry(
                 guid=str(guid)[:2000] if guid is not None else None,
                 link=link,
-                title=plain_title(str(item.get("title") or ""))[:1000],  # plain text by the JSON Feed spec
-                summary=html_to_text(str(content)),
+                title=repair_text(plain_title(str(item.get("title") or "")))[:1000],  # plain text by the spec
+                summary=repair_text(html_to_text(str(content))),
                 published_at=_iso_date(item.get("date_published") or item.get("date_modified")),
                 updated_marker=str(item["date_modified"])[:200] if item.get("date_modified") else None,
                 author=str(author) if author else None,

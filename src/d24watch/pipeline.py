@@ -170,7 +170,8 @@ class Pipeline:
         if self.archive is None:
             return Read(prepared)
         # Matched here, once, to know whether the page is evidence; storing reuses the result.
-        matches = tuple(self.matcher.match(entry.title or prepared.article.title or "", prepared.article.text))
+        title = entry.title or prepared.article.title or ""
+        matches = tuple(self.matcher.match(title, prepared.article.text, context=entry.summary))
         return Read(prepared, response=result if matches else None, matches=matches)
 
     # -- storing -----------------------------------------------------------------------------

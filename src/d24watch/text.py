@@ -126,3 +126,22 @@ def short_diff(old: str, new: str, *, lines: int = 12, width: int = 200) -> str:
             out.append("…")
             break
     return "\n".join(out)
+
+
+# UTF-8 read as cp1252 or Latin-1 leaves a lead byte's letter (Ã Ä Æ Ì Í á) before a continuation
+# byte's character; only text showing that pair is handed to ftfy, which repairs it only when the
+# bytes decode cleanly again (it leaves "Thái Bình — “café”" alone).
+_MOJIBAKE = re.compile(
+    "[\u00c3\u00c4\u00c6\u00cc\u00cd\u00e1][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
+    "\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+
+
+def repair_text(text: str) -> str:
+    """`Nguyá»…n VÄƒn BÃ¬nh` back to `Nguyễn Văn Bình` where the damage can be decided; any other
+    text unchanged. Letters a legacy encoding lost (to `?` or U+FFFD) are left to the matcher."""
+    if not text or not _MOJIBAKE.search(text):
+        return text
+    import ftfy
+
+    return nfc(ftfy.fix_encoding(text))

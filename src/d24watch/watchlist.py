@@ -30,6 +30,10 @@ _ENTITY_KEYS = {
     "name_order",
     "fuzzy",
     "given_name",
+    "context_sets",
+    "descriptors",
+    "pen_names",
+    "references",
 }
 
 
@@ -46,27 +50,45 @@ class Entity:
     exclude: tuple[str, ...] = ()
     name_order: bool = False  # also match "Given Middle Family" (Van Binh Nguyen)
     fuzzy: bool = False  # one dropped or swapped letter in one syllable of a 3+ syllable name
-    given_name: str | None = None  # counted only after a full-name hit in the same article
+    given_name: str | None = None  # after a full-name hit, or beside a descriptor
+    # What identifies this entity and no other (a post, an organisation, a case, a co-defendant, a
+    # date): it counts as context, and lets a short form (the given name, `ông Bình`, `Mr. Loi`)
+    # stand for the entity when it is in the same sentence or the one before.
+    descriptors: tuple[str, ...] = ()
+    pen_names: tuple[str, ...] = ()  # names only this entity goes by: matched without context
+    references: tuple[str, ...] = ()  # short forms of a topic ("the secret directive"), beside a descriptor
+    context_sets: tuple[str, ...] = ()  # the named sets whose words were added to `context`
+
+    @property
+    def needs_context(self) -> bool:
+        return bool(self.context)
 
 
 @dataclass(frozen=True, slots=True)
 class Watchlist:
     path: Path
     entities: tuple[Entity, ...]
+    context_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, words), as defined
 
     def get(self, entity_id: str) -> Entity | None:
         return next((e for e in self.entities if e.id == entity_id), None)
+
+    def guard_words(self) -> tuple[str, ...]:
+        """What stands in for context beside the riskier forms of an entity that has none of its
+        own (a reordered or shortened name): every word of every context set."""
+        return tuple(dict.fromkeys(w for _, words in self.context_sets for w in words))
 
 
 def load_watchlist(path: Path) -> Watchlist:
     data = load_toml(path)
     r = Reader(path)
-    for unknown in sorted(set(data) - {"entity"}):
+    for unknown in sorted(set(data) - {"entity", "context_sets"}):
         r.problem(unknown, "unknown key")
+    sets = _read_context_sets(r, data.get("context_sets", {}))
     raw = data.get("entity", [])
     if not isinstance(raw, list):
         raise ConfigError(str(path), "entity", "must be an array of tables ([[entity]])")
-    entities = [e for i, item in enumerate(raw) if (e := _read_entity(r, i, item)) is not None]
+    entities = [e for i, item in enumerate(raw) if (e := _read_entity(r, i, item, sets)) is not None]
     seen: dict[str, int] = {}
     for i, entity in enumerate(entities):
         if entity.id in seen:
@@ -74,7 +96,21 @@ def load_watchlist(path: Path) -> Watchlist:
         seen.setdefault(entity.id, i)
     if r.problems:
         raise ConfigErrors(r.problems)
-    return Watchlist(path, tuple(entities))
+    return Watchlist(path, tuple(entities), tuple(sets.items()))
+
+
+def _read_context_sets(r: Reader, raw: Any) -> dict[str, tuple[str, ...]]:
+    """`[context_sets]`: named lists of context words, defined once and referenced by entities."""
+    if not isinstance(raw, dict):
+        r.problem("context_sets", "must be a table of named lists ([context_sets] detention = [...])")
+        return {}
+    sets: dict[str, tuple[str, ...]] = {}
+    for name in raw:
+        if not _ID.match(str(name)):
+            r.problem(f"context_sets.{name}", "the name must be a lower-case slug such as detention")
+            continue
+        sets[name] = _strings(r, raw, "context_sets", name)
+    return sets
 
 
 def _strings(r: Reader, item: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
@@ -88,7 +124,7 @@ def _strings(r: Reader, item: dict[str, Any], key: str, name: str) -> tuple[str,
     return tuple(v for v in value if folded_key(v))
 
 
-def _read_entity(r: Reader, i: int, item: Any) -> Entity | None:
+def _read_entity(r: Reader, i: int, item: Any, sets: dict[str, tuple[str, ...]]) -> Entity | None:
     key = f"entity[{i}]"
     if not isinstance(item, dict):
         r.problem(key, "must be a table")
@@ -112,6 +148,18 @@ def _read_entity(r: Reader, i: int, item: Any) -> Entity | None:
     elif given is not None and (not isinstance(given, str) or len(folded_key(given).split()) != 1):
         r.problem(f"{key}.given_name", "must be one word, or false")
         given = None
+    set_names = _strings(r, item, key, "context_sets")
+    context = list(_strings(r, item, key, "context"))
+    for j, name in enumerate(set_names):
+        if name not in sets:
+            known = ", ".join(sorted(sets)) or "none is defined"
+            r.problem(f"{key}.context_sets[{j}]", f"{name!r} is not a context set ({known})")
+            continue
+        context.extend(sets[name])
+    descriptors = _strings(r, item, key, "descriptors")
+    references = _strings(r, item, key, "references")
+    if references and not descriptors:
+        r.problem(f"{key}.references", "counts only beside a descriptor: add descriptors")
     return Entity(
         id=entity_id,
         label=label,
@@ -119,7 +167,11 @@ def _read_entity(r: Reader, i: int, item: Any) -> Entity | None:
         priority=priority,
         terms=terms,
         aliases=_strings(r, item, key, "aliases"),
-        context=_strings(r, item, key, "context"),
+        context=tuple(dict.fromkeys(context)),
+        descriptors=descriptors,
+        pen_names=_strings(r, item, key, "pen_names"),
+        references=references,
+        context_sets=set_names,
         unless=_strings(r, item, key, "unless"),
         exclude=_strings(r, item, key, "exclude"),
         name_order=r.get(item, key, "name_order", bool, is_person),
