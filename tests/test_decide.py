@@ -12,10 +12,12 @@ from d24watch.decide import (
     DuplicateOf,
     backoff,
     candidates,
+    copy_candidates,
     duplicate_of,
     is_home_page,
     jitter,
     next_poll_after_success,
+    original_first,
     page_canonical,
     plan_items,
     retry_wait,
@@ -134,22 +136,59 @@ def test_the_pages_own_canonical_link_wins() -> None:
 # -- duplicates --------------------------------------------------------------------------------
 
 
-def test_duplicate_of_checks_canonical_then_hash_then_near() -> None:
-    """The order of the rules, and an empty text never a copy by hash."""
+def test_copy_candidates_come_in_rule_order_canonical_hash_near() -> None:
+    """The order of the rules, an empty text never a copy by hash, and only true near-duplicates."""
     text = " ".join(prose(1, words=300))
     sig = signature(text)
     near = [(9, signature(text.replace("the", "a", 1)))]
     far = [(8, signature(" ".join(prose(2, words=300))))]
 
-    def decide(canonical: KnownArticle | None, by_hash: KnownArticle | None, found: list) -> DuplicateOf | None:  # type: ignore[type-arg]
-        return duplicate_of(by_canonical=canonical, by_hash=by_hash, near=found, sig=sig, text=text, threshold=0.8)
+    def found(canonical: KnownArticle | None, by_hash: KnownArticle | None, nearby: list) -> list[DuplicateOf]:  # type: ignore[type-arg]
+        return copy_candidates(by_canonical=canonical, by_hash=by_hash, near=nearby, sig=sig, text=text, threshold=0.8)
 
-    assert decide(_known(3), _known(4), near) == DuplicateOf(3, "canonical")
-    assert decide(None, _known(4), near) == DuplicateOf(4, "text")
-    assert decide(None, None, far + near) == DuplicateOf(9, "near")
-    assert decide(None, None, far) is None
-    blank = duplicate_of(by_canonical=None, by_hash=_known(4), near=[], sig=signature(""), text="  ", threshold=0.8)
-    assert blank is None
+    assert found(_known(3), _known(4), far + near) == [
+        DuplicateOf(3, "canonical"),
+        DuplicateOf(4, "text"),
+        DuplicateOf(9, "near"),
+    ]
+    assert found(None, None, far) == []
+    blank = copy_candidates(by_canonical=None, by_hash=_known(4), near=[], sig=signature(""), text="  ", threshold=0.8)
+    assert blank == []
+
+
+@pytest.mark.parametrize(
+    ("names", "named", "copy_of"),
+    [
+        pytest.param(set(), {3: set()}, 3, id="names-nobody"),
+        pytest.param({"binh"}, {3: {"binh"}}, 3, id="same-names"),
+        pytest.param({"binh"}, {3: {"binh", "hong"}}, 3, id="original-names-more"),
+        pytest.param({"binh", "hong"}, {3: {"binh"}}, None, id="adds-a-detainee"),
+        pytest.param({"hong"}, {3: {"binh"}, 4: {"hong"}}, 4, id="another-candidate-names-them"),
+        pytest.param({"binh"}, {}, None, id="candidate-names-nobody"),
+    ],
+)
+def test_a_duplicate_never_hides_a_mention(names: set[str], named: dict[int, set[str]], copy_of: int | None) -> None:
+    """A text is a copy only of a stored text that names every entity it names."""
+    candidates = [DuplicateOf(3, "near"), DuplicateOf(4, "near")]
+    found = duplicate_of(candidates, frozenset(names), {k: frozenset(v) for k, v in named.items()})
+    assert (found.article_id if found else None) == copy_of
+
+
+def test_the_original_is_the_earliest_then_the_self_canonical_then_the_first_fetched() -> None:
+    early = datetime(2024, 5, 1, tzinfo=UTC)
+    late = datetime(2024, 5, 2, tzinfo=UTC)
+
+    def item(url: str, published: datetime | None, canonical: str | None) -> tuple[FeedEntry, str, ArticleText]:
+        return (_entry(url, published_at=published), url, ArticleText("t", None, None, None, None, canonical))
+
+    batch = [
+        item("http://x.example/amp/story", None, "http://x.example/story"),
+        item("http://x.example/story", None, "http://x.example/story"),
+        item("http://y.example/reprint", late, None),
+        item("http://z.example/first", early, None),
+    ]
+    assert original_first(batch) == [3, 2, 1, 0]
+    assert original_first([item("http://a.example/1", None, None), item("http://a.example/2", None, None)]) == [0, 1]
 
 
 # -- when to poll next -------------------------------------------------------------------------

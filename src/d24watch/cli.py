@@ -4,6 +4,7 @@ stderr and the exit status SPEC section 2 gives."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = add("evidence", "write one article's WARC records, text revisions and hits into a folder")
     evidence.add_argument("url", help="the article's URL (as stored, or its canonical URL)")
     evidence.add_argument("--out", metavar="DIR", type=Path, required=True, help="folder to write into")
+    explain = add("explain", "why an article did or did not alert: extraction, dedupe, and every watchlist rule")
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("url", nargs="?", help="a stored article's URL (as stored, or its canonical URL)")
+    which.add_argument("--fetch", metavar="URL", help="fetch this page now, through the same guards; store nothing")
+    which.add_argument("--file", metavar="PATH", type=Path, help="a saved page")
+    explain.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     demo = add("demo", "a full cycle on bundled sample feeds served on loopback, with no network")
     demo.add_argument("--keep", metavar="DIR", type=Path, help="keep the demo's config and state in DIR")
     return parser
@@ -316,6 +323,23 @@ def cmd_evidence(args: argparse.Namespace, config_path: Path, debug: bool) -> in
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    from d24watch import explain  # reads pages in this process: loaded only for this command
+
+    app = _app(config_path, debug)
+    if args.fetch:
+        report = explain.explain_fetched(app, args.fetch)
+    elif args.file:
+        report = explain.explain_file(app, args.file)
+    else:
+        report = explain.explain_stored(app, args.url)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(explain.render(report))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     from d24watch.daemon import Daemon  # the scheduler is only loaded by the daemon
 
@@ -375,6 +399,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "demo": cmd_demo,
     "recheck": cmd_recheck,
     "evidence": cmd_evidence,
+    "explain": cmd_explain,
 }
 
 

@@ -6,9 +6,9 @@ no clock: the caller passes `now` and what it looked up."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -139,7 +139,7 @@ def page_canonical(feed_canonical: str, page_canonical_url: str | None) -> str:
     return canonical_url(page_canonical_url) if page_canonical_url else feed_canonical
 
 
-def duplicate_of(
+def copy_candidates(
     *,
     by_canonical: KnownArticle | None,
     by_hash: KnownArticle | None,
@@ -147,19 +147,43 @@ def duplicate_of(
     sig: Signature,
     text: str,
     threshold: float,
-) -> DuplicateOf | None:
-    """Whether a new text is a copy, and of what, in this order: the stored original under the
-    canonical URL the page names (`by_canonical`, looked up only when it differs from the
-    feed's), then one with the same text hash (never for an empty text), then the first
-    near-duplicate among the LSH candidates `near`."""
+) -> list[DuplicateOf]:
+    """The stored texts a new one may copy, in the order the rules are tried: the original under
+    the canonical URL the page names (`by_canonical`, looked up only when it differs from the
+    feed's), then one with the same text hash (never for an empty text), then every near-duplicate
+    among the LSH candidates `near`."""
+    out: list[DuplicateOf] = []
     if by_canonical is not None:
-        return DuplicateOf(by_canonical.id, "canonical")
+        out.append(DuplicateOf(by_canonical.id, "canonical"))
     if by_hash is not None and text.strip():
-        return DuplicateOf(by_hash.id, "text")
-    for article_id, stored in near:
-        if is_near_duplicate(sig, stored, threshold):
-            return DuplicateOf(article_id, "near")
-    return None
+        out.append(DuplicateOf(by_hash.id, "text"))
+    out.extend(
+        DuplicateOf(article_id, "near") for article_id, stored in near if is_near_duplicate(sig, stored, threshold)
+    )
+    return out
+
+
+def duplicate_of(
+    candidates: Sequence[DuplicateOf], names: frozenset[str], named: Mapping[int, frozenset[str]]
+) -> DuplicateOf | None:
+    """The first candidate that names every entity the new text names (`named` holds what each
+    candidate names): a duplicate never hides a mention. None when there is no such candidate,
+    and the text is an original."""
+    return next((c for c in candidates if names <= named.get(c.article_id, frozenset())), None)
+
+
+def original_first(items: Sequence[tuple[FeedEntry, str, ArticleText]]) -> list[int]:
+    """The order in which to store one batch's new items, (entry, its URL, its text) each, so that
+    of several copies the original is stored first: the earliest published, then the one whose
+    canonical link names itself, then the first fetched."""
+
+    def key(position: int) -> tuple[bool, datetime, bool, int]:
+        entry, url, article = items[position]
+        published = entry.published_at or article.published_at
+        names_itself = bool(article.canonical_url) and canonical_url(article.canonical_url or "") == canonical_url(url)
+        return (published is None, published or datetime.max.replace(tzinfo=UTC), not names_itself, position)
+
+    return sorted(range(len(items)), key=key)
 
 
 # -- when to poll next -------------------------------------------------------------------------

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
 from d24watch.channels import ChannelConfig
 from d24watch.config import SourceConfig
-from d24watch.decide import DuplicateOf, Intent, duplicate_of, page_canonical, revision_reason
+from d24watch.decide import (
+    DuplicateOf,
+    Intent,
+    copy_candidates,
+    duplicate_of,
+    original_first,
+    page_canonical,
+    revision_reason,
+)
 from d24watch.dedupe import Signature
 from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
@@ -92,13 +100,17 @@ class Ingest:
         order. Must run inside the store's transaction."""
         outcome = Outcome()
         pending = iter(reads)
-        for intent in intents:
+        read_for = [(intent, next(pending)) if intent.action != "duplicate" else (intent, None) for intent in intents]
+        new = [(i, r) for i, r in read_for if i.action == "new" and r is not None]
+        order = original_first([(i.candidate.entry, i.candidate.url, r.prepared.article) for i, r in new])
+        for position in order:
+            self._store_new(source, new[position][0], new[position][1], outcome)
+        for intent, read in read_for:
+            if intent.action == "revise" and read is not None:
+                self._store_revision(intent, read, outcome)
+        for intent, _ in read_for:
             if intent.action == "duplicate":
                 self._store_copy(source, intent, outcome)
-            elif intent.action == "new":
-                self._store_new(source, intent, next(pending), outcome)
-            else:
-                self._store_revision(intent, next(pending), outcome)
         return outcome
 
     def _article(
@@ -138,7 +150,8 @@ class Ingest:
         prepared = read.prepared
         canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
         sig = Signature.from_bytes(prepared.signature, prepared.shingles)
-        copy = duplicate_of(
+        title = intent.candidate.entry.title or prepared.article.title or ""
+        candidates = copy_candidates(
             by_canonical=self.store.by_canonical(canonical) if canonical != intent.candidate.canonical else None,
             by_hash=self.store.by_text_hash(prepared.text_hash),
             near=self.store.near_candidates(sig),
@@ -146,24 +159,19 @@ class Ingest:
             text=prepared.article.text,
             threshold=self.threshold,
         )
-        if copy is not None:
-            row = self._article(source, intent, read, canonical, copy)
-            self.store.insert_article(row, None)
-            outcome.duplicates += 1
-            return
+        matches = self._matches(read, title, intent.candidate.entry.summary)
+        if candidates:
+            names = frozenset(m.entity_id for m in matches)
+            named = {c.article_id: self.store.entities_of(c.article_id) for c in candidates}
+            copy = duplicate_of(candidates, names, named)
+            if copy is not None:
+                self.store.insert_article(self._article(source, intent, read, canonical, copy), None)
+                outcome.duplicates += 1
+                return
         row = self._article(source, intent, read, canonical)
         article_id = self.store.insert_article(row, sig, prepared.folded)
         outcome.new += 1
-        self._alert(
-            "new",
-            article_id,
-            1,
-            self._matches(read, row.title, intent.candidate.entry.summary),
-            frozenset(),
-            outcome,
-            read,
-            "alert",
-        )
+        self._alert("new", article_id, 1, matches, frozenset(), outcome, read, "alert")
 
     def _store_revision(self, intent: Intent, read: Read, outcome: Outcome) -> None:
         known, prepared, entry = intent.known, read.prepared, intent.candidate.entry

@@ -248,9 +248,42 @@ class Matcher:
                 )
         return found
 
-    def assess(self, title: str, text: str, context: str = "") -> list[Assessment]:
-        """How every entity with any form, descriptor or rule in the article fared (for `explain`)."""
-        return [a for a, _, _, _ in self._assess_all(title, text, context, everything=True)]
+    def explain(self, title: str, text: str, context: str = "") -> list[dict[str, object]]:
+        """How every entity with a form or a descriptor in the article fared, rule by rule: the forms
+        found (with offsets, as hits have them), the context and descriptors found, `unless` and
+        `exclude` hits, and the verdict. For `d24watch explain`."""
+        out: list[dict[str, object]] = []
+        for a, _, tokens, body_offset in self._assess_all(title, text, context, everything=True):
+            entity = a.entity
+
+            def spans(
+                found: list[FieldHit], a: Assessment = a, tokens: list[Token] = tokens
+            ) -> list[dict[str, object]]:
+                rows = []
+                for h in found:
+                    hit = _to_hit(a.entity.id, h, tokens, title, text, offset)
+                    rows.append(
+                        {"how": h.how, "text": hit.text, "field": hit.field, "start": hit.start, "end": hit.end}
+                    )
+                return rows
+
+            out.append(
+                {
+                    "id": entity.id,
+                    "label": entity.label,
+                    "verdict": a.verdict,
+                    "matched": bool(a.hits),
+                    "hits": spans(a.hits),
+                    "forms": spans(a.forms),
+                    "needs_context": entity.needs_context,
+                    "context": sorted({str(r["text"]) for r in spans(a.context)}),
+                    "context_from_feed": sorted(set(a.context_from_feed)),
+                    "descriptors": sorted({str(r["text"]) for r in spans(a.descriptors)}),
+                    "unless": sorted({str(r["text"]) for r in spans(a.unless)}),
+                    "excluded": spans(a.excluded),
+                }
+            )
+        return out
 
     def _assess_all(
         self, title: str, text: str, context: str, *, everything: bool = False

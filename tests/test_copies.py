@@ -1,0 +1,124 @@
+"""Copies and originals end to end, against real local servers: a near copy that names someone its
+original does not is an original and alerts; a clean reprint is folded away; of copies arriving
+together the original is the earliest published, then the page whose canonical link names itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import article_page, feed_source, rss, write_config
+from tests.helpers import d24, export, fetched
+from tests.prose import prose
+from tests.receiver import Receiver
+from tests.server import LocalServer
+
+BINH = "Police in Hanoi arrested Nguyễn Văn Bình, director of legal affairs at MOLISA, under Article 337."
+BACH = "The same week the environmental lawyer Đặng Đình Bách, jailed for tax evasion, began a hunger strike."
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    srv = Receiver().start()
+    yield srv
+    srv.stop()
+
+
+def _config(tmp_path: Path, sources: str, receiver: Receiver) -> Path:
+    hook = f'\n[notify.webhook]\nmode = "immediate"\nurl = "{receiver.url("/hook")}"\n'
+    return write_config(tmp_path, sources, extra=hook)
+
+
+def _alerts(receiver: Receiver) -> list[tuple[str, list[str]]]:
+    out = []
+    for post in receiver.posts:
+        body = json.loads(post.body)
+        out.append((body["article"]["url"], [e["id"] for e in body["entities"]]))
+    return sorted(out)
+
+
+def test_a_near_copy_that_adds_a_detainee_is_an_original_and_a_clean_reprint_is_not(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """Day 1 a story names Nguyễn Văn Bình. Day 2 a follow-up repeats it word for word and adds a
+    paragraph naming Đặng Đình Bách: it is stored as an original and alerts; a reprint on another
+    site that adds nobody is a duplicate and sends nothing."""
+    body = [*prose(71)[:3], BINH, *prose(71)[3:]]
+    server.serve("/first", article_page("Labour official detained", body))
+    server.serve("/feed", rss([{"title": "Labour official detained", "link": server.url("/first"), "guid": "1"}]))
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    assert d24(capsys, config, "init").code == 0
+    assert d24(capsys, config, "poll").code == 0
+
+    server.serve("/follow-up", article_page("Labour official detained", [*body, BACH]))
+    server.serve("/reprint", article_page("Labour official detained", body))
+    server.serve(
+        "/feed",
+        rss(
+            [
+                {"title": "Labour official detained", "link": server.url("/first"), "guid": "1"},
+                {"title": "Labour official detained (updated)", "link": server.url("/follow-up"), "guid": "2"},
+            ]
+        ),
+    )
+    server.serve("/other-feed", rss([{"title": "Reprint", "link": server.url("/reprint"), "guid": "r"}]))
+    config.write_text(config.read_text("utf-8") + feed_source("Other", server.url("/other-feed")), "utf-8")
+    assert d24(capsys, config, "poll").code == 0
+
+    rows = {r["url"]: r for r in fetched(export(capsys, config))}
+    follow_up, reprint = rows[server.url("/follow-up")], rows[server.url("/reprint")]
+    assert follow_up["duplicate_of"] is None
+    assert {e["id"] for e in follow_up["entities"]} == {"nguyen-van-binh", "dang-dinh-bach"}
+    assert reprint["duplicate_of"] == server.url("/first")
+    assert _alerts(receiver) == [
+        (server.url("/first"), ["nguyen-van-binh"]),
+        (server.url("/follow-up"), ["dang-dinh-bach", "nguyen-van-binh"]),
+    ]
+
+
+def test_of_two_copies_in_one_poll_the_alert_names_the_page_whose_canonical_link_names_itself(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """A feed that lists the AMP copy before the page itself: the page is the original (its
+    canonical link names it), the AMP copy is its duplicate, and the one alert names the page."""
+    body = [*prose(72)[:3], BINH, *prose(72)[3:]]
+    page = server.url("/story")
+    server.serve("/amp/story", article_page("Labour official detained", body, canonical=page))
+    server.serve("/story", article_page("Labour official detained", body, canonical=page))
+    items = [
+        {"title": "Labour official detained", "link": server.url("/amp/story"), "guid": "amp"},
+        {"title": "Labour official detained", "link": page, "guid": "page"},
+    ]
+    server.serve("/feed", rss(items))
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    assert d24(capsys, config, "init").code == 0
+    assert d24(capsys, config, "poll").code == 0
+    rows = {r["url"]: r for r in fetched(export(capsys, config))}
+    assert rows[page]["duplicate_of"] is None
+    assert rows[server.url("/amp/story")]["duplicate_of"] == page
+    assert _alerts(receiver) == [(page, ["nguyen-van-binh"])]
+
+
+def test_of_two_copies_in_one_poll_the_earliest_published_is_the_original(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """A feed lists a later reprint before the earlier story: the earlier one is the original."""
+    body = [*prose(73)[:3], BINH, *prose(73)[3:]]
+    server.serve("/reprint", article_page("Labour official detained", body))
+    server.serve("/original", article_page("Labour official detained", body))
+    items = [
+        {"title": "Reprint", "link": server.url("/reprint"), "guid": "b", "date": "Tue, 07 May 2024 09:00:00 GMT"},
+        {"title": "Original", "link": server.url("/original"), "guid": "a", "date": "Mon, 06 May 2024 08:00:00 GMT"},
+    ]
+    server.serve("/feed", rss(items))
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    assert d24(capsys, config, "init").code == 0
+    assert d24(capsys, config, "poll").code == 0
+    rows = {r["url"]: r for r in fetched(export(capsys, config))}
+    assert rows[server.url("/original")]["duplicate_of"] is None
+    assert rows[server.url("/reprint")]["duplicate_of"] == server.url("/original")
+    assert _alerts(receiver) == [(server.url("/original"), ["nguyen-van-binh"])]
