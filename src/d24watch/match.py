@@ -257,7 +257,7 @@ class Matcher:
             entity = a.entity
 
             def spans(
-                found: list[FieldHit], a: Assessment = a, tokens: list[Token] = tokens
+                found: list[FieldHit], a: Assessment = a, tokens: list[Token] = tokens, offset: int = body_offset
             ) -> list[dict[str, object]]:
                 rows = []
                 for h in found:
