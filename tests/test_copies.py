@@ -122,3 +122,63 @@ def test_of_two_copies_in_one_poll_the_earliest_published_is_the_original(
     assert rows[server.url("/original")]["duplicate_of"] is None
     assert rows[server.url("/reprint")]["duplicate_of"] == server.url("/original")
     assert _alerts(receiver) == [(server.url("/original"), ["nguyen-van-binh"])]
+
+
+def _sidebar(seed: int) -> list[str]:
+    """A site's recurring block as trafilatura keeps it: six teaser paragraphs of about 30 words."""
+    return [f"Other opinion columns. {' '.join(' '.join(prose(seed + k, words=45)).split()[:30])}." for k in range(6)]
+
+
+def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are_found_despite_templates(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    """Twenty short articles of one site, each carrying the same long sidebar (longer than its own
+    text), are twenty originals; one that repeats an earlier story and adds a second detainee is an
+    original too. On a second site, whose template leaks a sidebar of its own, a reprint of one of
+    them is recognised as a copy, and so is a clean reprint; each distinct article alerts once."""
+    side_a, side_b = _sidebar(500), _sidebar(600)
+    bodies = [" ".join(prose(700 + n, words=70)) for n in range(20)]
+    bodies[3] += " " + BINH
+    bodies[7] += " " + BACH
+    bodies[15] = bodies[3] + " " + BACH
+    items = []
+    for n, body in enumerate(bodies):
+        server.serve(f"/a/{n}", article_page(f"Story {n}", [body, *side_a]))
+        items.append({"title": f"Story {n}", "link": server.url(f"/a/{n}"), "guid": f"a{n}"})
+    server.serve("/a/feed", rss(items))
+    other = server.url("/").replace("127.0.0.1", "localhost").rstrip("/")
+    b_items = []
+    for n in range(4):
+        server.serve(f"/b/{n}", article_page(f"Other {n}", [" ".join(prose(800 + n, words=120)), *side_b]))
+        b_items.append({"title": f"Other {n}", "link": f"{other}/b/{n}", "guid": f"b{n}"})
+    server.serve("/b/reprint", article_page("Story 7 reprinted", [bodies[7], *side_b]))
+    server.serve("/b/clean", article_page("Story 3 reprinted", [bodies[3]]))
+    b_items += [
+        {"title": "Story 7 reprinted", "link": f"{other}/b/reprint", "guid": "b-reprint"},
+        {"title": "Story 3 reprinted", "link": f"{other}/b/clean", "guid": "b-clean"},
+    ]
+    server.serve("/b/feed", rss(b_items))
+    sources = feed_source("Site A", server.url("/a/feed")) + feed_source("Site B", f"{other}/b/feed")
+    config = _config(tmp_path, sources, receiver)
+    assert d24(capsys, config, "init").code == 0
+    first = d24(capsys, config, "poll", "--source", "Site A")
+    assert "Site A: 20 new, 0 duplicates" in first.out
+    second = d24(capsys, config, "poll", "--source", "Site B")
+    assert "Site B: 4 new, 2 duplicates" in second.out
+
+    rows = {r["url"]: r for r in fetched(export(capsys, config))}
+    assert rows[f"{other}/b/reprint"]["duplicate_of"] == server.url("/a/7")
+    assert rows[f"{other}/b/clean"]["duplicate_of"] == server.url("/a/3")
+    assert {e["id"] for e in rows[server.url("/a/15")]["entities"]} == {"nguyen-van-binh", "dang-dinh-bach"}
+    assert _alerts(receiver) == sorted(
+        [
+            (server.url("/a/3"), ["nguyen-van-binh"]),
+            (server.url("/a/7"), ["dang-dinh-bach"]),
+            (server.url("/a/15"), ["dang-dinh-bach", "nguyen-van-binh"]),
+        ]
+    )
+
+    # Later pages of site A alone: the sidebar is known from the store now.
+    server.serve("/a/20", article_page("Story 20", [" ".join(prose(720, words=70)), *side_a]))
+    server.serve("/a/feed", rss([*items, {"title": "Story 20", "link": server.url("/a/20"), "guid": "a20"}]))
+    assert "Site A: 1 new, 0 duplicates" in d24(capsys, config, "poll", "--source", "Site A").out

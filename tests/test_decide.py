@@ -11,6 +11,7 @@ from d24watch.decide import (
     Candidate,
     DuplicateOf,
     backoff,
+    boilerplate,
     candidates,
     copy_candidates,
     duplicate_of,
@@ -239,3 +240,20 @@ def test_a_failed_source_backs_off_and_honours_retry_after_up_to_a_day(
 def test_takedown_reason(url: str, final: str, text: str | None, reason: str | None) -> None:
     assert takedown_reason(url, final, text) == reason
     assert is_home_page(url, final) == (reason is not None and reason.startswith("redirected"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "batch", "site"),
+    [
+        pytest.param({}, {}, set(), id="nothing-known"),
+        pytest.param({1: 3}, {}, {1}, id="on-three-stored-pages"),
+        pytest.param({1: 2}, {1: 1}, set(), id="two-stored-and-this-page"),
+        pytest.param({1: 2}, {1: 2}, {1}, id="two-stored-and-one-more-in-the-batch"),
+        pytest.param({}, {1: 4, 2: 1}, {1}, id="learnt-from-the-batch-alone"),
+    ],
+)
+def test_a_block_is_the_sites_when_it_is_on_three_other_pages(
+    stored: dict[int, int], batch: dict[int, int], site: set[int]
+) -> None:
+    """Stored pages of the site count, and pages of the same batch (which count this page too)."""
+    assert boilerplate([1, 2, 3], stored, batch) == site

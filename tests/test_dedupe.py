@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from d24watch.dedupe import SHINGLE, signature, similarity
+from d24watch.dedupe import SHINGLE, block_hashes, is_near_duplicate, own_text, signature, similarity
 from d24watch.store import MIGRATIONS, Store
 from d24watch.text import folded_tokens
 from tests.prose import prose
@@ -68,3 +68,22 @@ def test_migration_recomputes_stored_signatures(tmp_path: Path) -> None:
     assert store.conn.execute("SELECT count(*) FROM lsh WHERE key = 123").fetchone()[0] == 0
     assert store.conn.execute("SELECT count(*) FROM lsh WHERE article_id = 1").fetchone()[0] > 0
     store.close()
+
+
+def test_a_site_block_is_a_line_and_the_own_text_is_what_remains() -> None:
+    """Lines of six words or more have keys (each once); the own text drops only the blocks named."""
+    text = "Short line.\nOther opinion columns: a b c d e f\nThe story itself has its own words here.\nOther opinion columns: a b c d e f"
+    keys = block_hashes(text)
+    assert len(keys) == 2
+    sidebar = block_hashes("Other opinion columns: a b c d e f")[0]
+    assert own_text(text, {sidebar}) == "Short line.\nThe story itself has its own words here."
+    assert own_text(text, set()) == text
+
+
+def test_containment_needs_enough_own_shingles() -> None:
+    """A short text inside a long one is not a copy of it by containment alone."""
+    long_text = " ".join(prose(90, 600))
+    short = " ".join(long_text.split()[100:130])  # 30 words: 26 shingles
+    assert not is_near_duplicate(signature(short), signature(long_text), 0.8)
+    longer = " ".join(long_text.split()[100:220])
+    assert is_near_duplicate(signature(longer), signature(long_text), 0.8)

@@ -134,6 +134,17 @@ class DuplicateOf:
     reason: DuplicateReason
 
 
+BOILERPLATE_PAGES = 3  # a block on this many other pages of one site is the site's, not the article's
+
+
+def boilerplate(blocks: Sequence[int], stored_pages: Mapping[int, int], batch_pages: Mapping[int, int]) -> set[int]:
+    """The blocks of a new text that recur on the site: on at least BOILERPLATE_PAGES other pages of
+    its host, stored (`stored_pages`, within the window) or in the same batch (`batch_pages`
+    counts this page too). Left out of the near-duplicate comparison, they neither make two
+    articles of one site copies nor keep a reprint on a site with a leaky template from being one."""
+    return {b for b in blocks if stored_pages.get(b, 0) + max(0, batch_pages.get(b, 0) - 1) >= BOILERPLATE_PAGES}
+
+
 def page_canonical(feed_canonical: str, page_canonical_url: str | None) -> str:
     """The canonical URL of an article: the page's own `<link rel="canonical">` once fetched."""
     return canonical_url(page_canonical_url) if page_canonical_url else feed_canonical

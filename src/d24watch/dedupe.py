@@ -17,6 +17,8 @@ PERMUTATIONS = 128
 BANDS, ROWS = 32, 4  # candidate threshold about (1/32) ** (1/4) = 0.42; the decision is made after
 SHINGLE = 5
 MIN_SHINGLES = 8  # below this a near-duplicate estimate means little; exact hashes still apply
+MIN_CONTAINED = 40  # containment ("most of it lies inside a stored text") needs this many own shingles
+BLOCK_MIN_WORDS = 6  # a line shorter than this is never taken for a site's recurring block
 _PRIME = np.uint64((1 << 61) - 1)
 # Each permutation is h -> (a*h + b) mod p with a and b drawn below the Mersenne prime p = 2^61 - 1.
 # They must be that large: with a and b below 2^32, a*h never reaches p, so every permutation
@@ -119,4 +121,26 @@ def containment(new: Signature, old: Signature) -> float:
 
 
 def is_near_duplicate(new: Signature, old: Signature, threshold: float) -> bool:
-    return similarity(new, old) >= threshold or containment(new, old) >= threshold
+    if similarity(new, old) >= threshold:
+        return True
+    return new.shingles >= MIN_CONTAINED and containment(new, old) >= threshold
+
+
+def block_hashes(text: str) -> list[int]:
+    """A key for each line (paragraph) of a text long enough to be a site's recurring block
+    (navigation, a related-stories box, a disclaimer, a sign-off), each once, in order."""
+    out: dict[int, None] = {}
+    for line in text.splitlines():
+        words = folded_tokens(line)
+        if len(words) >= BLOCK_MIN_WORDS:
+            digest = hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest()
+            out.setdefault(int.from_bytes(digest, "big", signed=True), None)
+    return list(out)
+
+
+def own_text(text: str, boilerplate: set[int]) -> str:
+    """The text without the lines that are the site's recurring blocks."""
+    if not boilerplate:
+        return text
+    kept = [line for line in text.splitlines() if not (set(block_hashes(line)) & boilerplate)]
+    return "\n".join(kept)

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
 from d24watch.channels import ChannelConfig
@@ -15,19 +16,26 @@ from d24watch.config import SourceConfig
 from d24watch.decide import (
     DuplicateOf,
     Intent,
+    boilerplate,
     copy_candidates,
     duplicate_of,
     original_first,
     page_canonical,
     revision_reason,
 )
-from d24watch.dedupe import Signature
+from d24watch.dedupe import Signature, block_hashes, own_text, signature
 from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
 from d24watch.models import EntityMatch, FetchResult, SourceReport
 from d24watch.prepare import Prepared
 from d24watch.store import Store, iso
 from d24watch.store.rows import NewArticle
+
+BLOCK_WINDOW = timedelta(days=60)  # how far back a site's recurring blocks are counted
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +105,37 @@ class Ingest:
 
     def apply(self, source: SourceConfig, intents: list[Intent], reads: list[Read]) -> Outcome:
         """Store every intent; `reads` are the pages read for the intents that are not copies, in
-        order. Must run inside the store's transaction."""
+        order. New items first (the original of several copies first of all), then revisions, then
+        copies by URL. Must run inside the store's transaction."""
         outcome = Outcome()
-        pending = iter(reads)
-        read_for = [(intent, next(pending)) if intent.action != "duplicate" else (intent, None) for intent in intents]
+        given = iter(reads)
+        read_for = [(intent, next(given) if intent.action != "duplicate" else None) for intent in intents]
         new = [(i, r) for i, r in read_for if i.action == "new" and r is not None]
-        order = original_first([(i.candidate.entry, i.candidate.url, r.prepared.article) for i, r in new])
-        for position in order:
-            self._store_new(source, new[position][0], new[position][1], outcome)
-        for intent, read in read_for:
-            if intent.action == "revise" and read is not None:
-                self._store_revision(intent, read, outcome)
+        self._store_news(source, new, outcome)
+        for intent, maybe in read_for:
+            if intent.action == "revise" and maybe is not None:
+                self._store_revision(intent, maybe, outcome)
         for intent, _ in read_for:
             if intent.action == "duplicate":
                 self._store_copy(source, intent, outcome)
         return outcome
+
+    def _store_news(self, source: SourceConfig, new: list[tuple[Intent, Read]], outcome: Outcome) -> None:
+        order = original_first([(i.candidate.entry, i.candidate.url, r.prepared.article) for i, r in new])
+        # A site's recurring blocks are also learnt from the pages of this batch not yet stored, each
+        # distinct text once (copies of one page are not a site's template).
+        blocks = [block_hashes(r.prepared.article.text) for _, r in new]
+        unstored: dict[str, Counter[int]] = {}
+        texts: dict[str, int] = {}
+        for position, (intent, read) in enumerate(new):
+            if texts.setdefault(read.prepared.text_hash, position) == position:
+                unstored.setdefault(_host(intent.candidate.url), Counter()).update(blocks[position])
+        for position in order:
+            intent, read = new[position]
+            site_pages = unstored[_host(intent.candidate.url)]
+            self._store_new(source, intent, read, outcome, blocks[position], site_pages)
+            if texts.pop(read.prepared.text_hash, None) is not None:
+                site_pages.subtract(blocks[position])
 
     def _article(
         self, source: SourceConfig, intent: Intent, read: Read | None, canonical: str, copy: DuplicateOf | None = None
@@ -146,10 +170,26 @@ class Ingest:
         self.store.insert_article(row, None)
         outcome.duplicates += 1
 
-    def _store_new(self, source: SourceConfig, intent: Intent, read: Read, outcome: Outcome) -> None:
+    def _store_new(
+        self,
+        source: SourceConfig,
+        intent: Intent,
+        read: Read,
+        outcome: Outcome,
+        blocks: list[int],
+        batch_blocks: Counter[int],
+    ) -> None:
         prepared = read.prepared
         canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
+        host, now = _host(intent.candidate.url), self.clock()
+        site = boilerplate(blocks, self.store.block_pages(host, blocks, now - BLOCK_WINDOW), batch_blocks)
         sig = Signature.from_bytes(prepared.signature, prepared.shingles)
+        if site:
+            # Compared (and indexed) without the site's recurring blocks: by its own words, unless
+            # next to nothing is left (then the page is a copy of a page, not a page of a template).
+            own = signature(own_text(prepared.article.text, site))
+            if own.usable:
+                sig = own
         title = intent.candidate.entry.title or prepared.article.title or ""
         candidates = copy_candidates(
             by_canonical=self.store.by_canonical(canonical) if canonical != intent.candidate.canonical else None,
@@ -170,6 +210,7 @@ class Ingest:
                 return
         row = self._article(source, intent, read, canonical)
         article_id = self.store.insert_article(row, sig, prepared.folded)
+        self.store.count_blocks(host, blocks, now)
         outcome.new += 1
         self._alert("new", article_id, 1, matches, frozenset(), outcome, read, "alert")
 

@@ -212,3 +212,30 @@ class ArticlesStore(Base):
         if not seeds:
             where += " AND source != 'seed'"
         return int(self.conn.execute(f"SELECT count(*) FROM articles WHERE {where}").fetchone()[0])
+
+    # -- site blocks -------------------------------------------------------------------------
+
+    @reads
+    def block_pages(self, host: str, blocks: list[int], since: datetime) -> dict[int, int]:
+        """On how many stored pages of `host` each block was seen, counting pages since `since`."""
+        if not blocks:
+            return {}
+        out: dict[int, int] = {}
+        for start in range(0, len(blocks), 500):
+            chunk = blocks[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT block, pages FROM site_blocks WHERE host = ? AND last_seen_at >= ? "
+                f"AND block IN ({','.join('?' * len(chunk))})",
+                (host, iso(since), *chunk),
+            )
+            out.update((int(b), int(n)) for b, n in rows)
+        return out
+
+    @in_transaction
+    def count_blocks(self, host: str, blocks: list[int], now: datetime) -> None:
+        """One more page of `host` carries each of `blocks`."""
+        self.conn.executemany(
+            "INSERT INTO site_blocks(host, block, pages, last_seen_at) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT(host, block) DO UPDATE SET pages = pages + 1, last_seen_at = excluded.last_seen_at",
+            [(host, b, iso(now)) for b in blocks],
+        )

@@ -137,11 +137,25 @@ def _m4_evidence(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m5_site_blocks(db: sqlite_utils.Database) -> None:
+    """How many pages of each site carry each block (line) of text: a site's recurring blocks are
+    left out when texts are compared for copies."""
+    db.executescript(
+        """
+        CREATE TABLE site_blocks (
+            host TEXT NOT NULL, block INTEGER NOT NULL, pages INTEGER NOT NULL, last_seen_at TEXT NOT NULL,
+            PRIMARY KEY (host, block)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_delivery,
     _m3_signatures,
     _m4_evidence,
+    _m5_site_blocks,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
