@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from tests.helpers import tree_rss  # noqa: E402
+
 from d24watch.dedupe import text_hash  # noqa: E402
 from d24watch.store import Store, iso  # noqa: E402
 from d24watch.store.rows import NewArticle  # noqa: E402
-from tests.helpers import tree_rss  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 
@@ -130,7 +131,9 @@ def main() -> int:
         print(out.strip())
         print("\n| run | articles | wall s | articles/s | peak MB (PSS) |")
         print("|---|---:|---:|---:|---:|")
-        print(f"| d24watch rematch, shipped watchlist | {args.articles:,} | {wall:.1f} | {args.articles / wall:,.0f} | {peak / 1e6:.0f} |")
+        print(
+            f"| d24watch rematch, shipped watchlist | {args.articles:,} | {wall:.1f} | {args.articles / wall:,.0f} | {peak / 1e6:.0f} |"
+        )
         print(f"\ngoal: under 180 s: {wall:.0f} s ({'met' if wall < 180 else 'NOT met'})")
         print(f"goal: under 300 MB: {peak / 1e6:.0f} MB ({'met' if peak < 300e6 else 'NOT met'})")
         return 0
