@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.receiver import Receiver
 from tests.server import LocalServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -15,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     srv = LocalServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that accepts every POST."""
+    srv = Receiver().start()
     yield srv
     srv.stop()
 

@@ -5,11 +5,8 @@ together the original is the earliest published, then the page whose canonical l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.conftest import article_page, feed_source, rss, write_config
 from tests.helpers import d24, export, fetched
@@ -21,28 +18,21 @@ BINH = "Police in Hanoi arrested Nguyễn Văn Bình, director of legal affairs 
 BACH = "The same week the environmental lawyer Đặng Đình Bách, jailed for tax evasion, began a hunger strike."
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    srv = Receiver().start()
-    yield srv
-    srv.stop()
+def _config(tmp_path: Path, sources: str, hook: Receiver) -> Path:
+    channel = f'\n[notify.webhook]\nmode = "immediate"\nurl = "{hook.url("/hook")}"\n'
+    return write_config(tmp_path, sources, extra=channel)
 
 
-def _config(tmp_path: Path, sources: str, receiver: Receiver) -> Path:
-    hook = f'\n[notify.webhook]\nmode = "immediate"\nurl = "{receiver.url("/hook")}"\n'
-    return write_config(tmp_path, sources, extra=hook)
-
-
-def _alerts(receiver: Receiver) -> list[tuple[str, list[str]]]:
+def _alerts(hook: Receiver) -> list[tuple[str, list[str]]]:
     out = []
-    for post in receiver.posts:
+    for post in hook.posts:
         body = json.loads(post.body)
         out.append((body["article"]["url"], [e["id"] for e in body["entities"]]))
     return sorted(out)
 
 
 def test_a_near_copy_that_adds_a_detainee_is_an_original_and_a_clean_reprint_is_not(
-    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any
 ) -> None:
     """Day 1 a story names Nguyễn Văn Bình. Day 2 a follow-up repeats it word for word and adds a
     paragraph naming Đặng Đình Bách: it is stored as an original and alerts; a reprint on another
@@ -50,7 +40,7 @@ def test_a_near_copy_that_adds_a_detainee_is_an_original_and_a_clean_reprint_is_
     body = [*prose(71)[:3], BINH, *prose(71)[3:]]
     server.serve("/first", article_page("Labour official detained", body))
     server.serve("/feed", rss([{"title": "Labour official detained", "link": server.url("/first"), "guid": "1"}]))
-    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), hook)
     assert d24(capsys, config, "init").code == 0
     assert d24(capsys, config, "poll").code == 0
 
@@ -74,14 +64,14 @@ def test_a_near_copy_that_adds_a_detainee_is_an_original_and_a_clean_reprint_is_
     assert follow_up["duplicate_of"] is None
     assert {e["id"] for e in follow_up["entities"]} == {"nguyen-van-binh", "dang-dinh-bach"}
     assert reprint["duplicate_of"] == server.url("/first")
-    assert _alerts(receiver) == [
+    assert _alerts(hook) == [
         (server.url("/first"), ["nguyen-van-binh"]),
         (server.url("/follow-up"), ["dang-dinh-bach", "nguyen-van-binh"]),
     ]
 
 
 def test_of_two_copies_in_one_poll_the_alert_names_the_page_whose_canonical_link_names_itself(
-    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any
 ) -> None:
     """A feed that lists the AMP copy before the page itself: the page is the original (its
     canonical link names it), the AMP copy is its duplicate, and the one alert names the page."""
@@ -94,17 +84,17 @@ def test_of_two_copies_in_one_poll_the_alert_names_the_page_whose_canonical_link
         {"title": "Labour official detained", "link": page, "guid": "page"},
     ]
     server.serve("/feed", rss(items))
-    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), hook)
     assert d24(capsys, config, "init").code == 0
     assert d24(capsys, config, "poll").code == 0
     rows = {r["url"]: r for r in fetched(export(capsys, config))}
     assert rows[page]["duplicate_of"] is None
     assert rows[server.url("/amp/story")]["duplicate_of"] == page
-    assert _alerts(receiver) == [(page, ["nguyen-van-binh"])]
+    assert _alerts(hook) == [(page, ["nguyen-van-binh"])]
 
 
 def test_of_two_copies_in_one_poll_the_earliest_published_is_the_original(
-    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any
 ) -> None:
     """A feed lists a later reprint before the earlier story: the earlier one is the original."""
     body = [*prose(73)[:3], BINH, *prose(73)[3:]]
@@ -115,13 +105,13 @@ def test_of_two_copies_in_one_poll_the_earliest_published_is_the_original(
         {"title": "Original", "link": server.url("/original"), "guid": "a", "date": "Mon, 06 May 2024 08:00:00 GMT"},
     ]
     server.serve("/feed", rss(items))
-    config = _config(tmp_path, feed_source("Local", server.url("/feed")), receiver)
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), hook)
     assert d24(capsys, config, "init").code == 0
     assert d24(capsys, config, "poll").code == 0
     rows = {r["url"]: r for r in fetched(export(capsys, config))}
     assert rows[server.url("/original")]["duplicate_of"] is None
     assert rows[server.url("/reprint")]["duplicate_of"] == server.url("/original")
-    assert _alerts(receiver) == [(server.url("/original"), ["nguyen-van-binh"])]
+    assert _alerts(hook) == [(server.url("/original"), ["nguyen-van-binh"])]
 
 
 def _sidebar(seed: int) -> list[str]:
@@ -130,7 +120,7 @@ def _sidebar(seed: int) -> list[str]:
 
 
 def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are_found_despite_templates(
-    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any
 ) -> None:
     """Twenty short articles of one site, each carrying the same long sidebar (longer than its own
     text), are twenty originals; one that repeats an earlier story and adds a second detainee is an
@@ -159,7 +149,7 @@ def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are
     ]
     server.serve("/b/feed", rss(b_items))
     sources = feed_source("Site A", server.url("/a/feed")) + feed_source("Site B", f"{other}/b/feed")
-    config = _config(tmp_path, sources, receiver)
+    config = _config(tmp_path, sources, hook)
     assert d24(capsys, config, "init").code == 0
     first = d24(capsys, config, "poll", "--source", "Site A")
     assert "Site A: 20 new, 0 duplicates" in first.out
@@ -170,7 +160,7 @@ def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are
     assert rows[f"{other}/b/reprint"]["duplicate_of"] == server.url("/a/7")
     assert rows[f"{other}/b/clean"]["duplicate_of"] == server.url("/a/3")
     assert {e["id"] for e in rows[server.url("/a/15")]["entities"]} == {"nguyen-van-binh", "dang-dinh-bach"}
-    assert _alerts(receiver) == sorted(
+    assert _alerts(hook) == sorted(
         [
             (server.url("/a/3"), ["nguyen-van-binh"]),
             (server.url("/a/7"), ["dang-dinh-bach"]),

@@ -264,6 +264,9 @@ FORMS = [
     ("A secret directive of the Communist Party of China on national security.", None),
     ("Được biết, TNLT đang tuyệt thực gồm có Đào Quang Thực, Trần Phi Dũng.", None),
     ("Lam's succession follows a career in the public security ministry watching activists.", None),
+    ("Police detained Huynh, an admin of the Economic-Political Discussion group.", "huynh-anh-khoa"),
+    ("Bach, who campaigned against coal, was jailed for tax evasion.", "dang-dinh-bach"),
+    ("Thai said the Nguyen family moved on June 13.", None),
 ]
 
 

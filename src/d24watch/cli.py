@@ -7,7 +7,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -265,13 +266,29 @@ def _counter(what: str) -> Callable[[int], None] | None:
     return show
 
 
+@contextmanager
+def _progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (nothing in scripts and logs)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(f"[bold]{what}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        yield show
+
+
 def cmd_rematch(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
     since = parse_since(args.since)
 
-    read, changed, delivered = commands.rematch(app, since, _counter("articles read"))
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    with _progress_bar("rematching") as progress:
+        read, changed, delivered = commands.rematch(app, since, progress)
     print(f"rematched {read} articles: {changed} with entities they did not match before")
     print_deliveries(delivered)
     return EXIT_OK

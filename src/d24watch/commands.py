@@ -21,15 +21,15 @@ from d24watch.deliver.dispatch import DeliveryReport
 from d24watch.deliver.payload import Payload
 from d24watch.errors import ConfigError
 from d24watch.fetch import Fetcher
-from d24watch.models import SourceReport
+from d24watch.models import EntityMatch, SourceReport
 from d24watch.recheck import RecheckReport
 from d24watch.records import article_record
 from d24watch.seeds import import_seeds
 from d24watch.store import Store
 from d24watch.store.rows import Article, DeliveryCounts, FailingDelivery, SourceRow
-from d24watch.workers import Workers
+from d24watch.workers import Workers, match_batch
 
-REMATCH_BATCH = 200  # articles per transaction
+REMATCH_BATCH = 200  # articles per worker task
 T = TypeVar("T")
 
 
@@ -209,25 +209,46 @@ def export(app: App, out: TextIO, since: datetime | None = None, progress: Calla
 
 
 def rematch(
-    app: App, since: datetime | None = None, progress: Callable[[int], None] | None = None
+    app: App, since: datetime | None = None, progress: Callable[[int, int], None] | None = None
 ) -> tuple[int, int, DeliveryReport]:
-    """Run the current watchlist over stored originals; record entities an article did not match
-    before and deliver them like a poll. Returns (articles read, articles with new entities, what
-    immediate channels were sent)."""
-    matcher = app.matcher()
-    read = changed = 0
-    with app.store() as store:
-        batch: list[Article] = []
+    """Run the current watchlist over stored originals, in batches across the worker processes;
+    record the entities an article did not match before and deliver them like a poll. Returns
+    (articles read, articles with new entities, what immediate channels were sent). `progress` is
+    told (done, total) after each batch."""
+    with app.store() as store, app.workers() as workers:
+        total = store.count_articles(since=since)
+        read, changed = asyncio.run(_rematch(app, store, workers, since, total, progress))
+        delivered = asyncio.run(send(app, store, mode="immediate")) if changed else DeliveryReport()
+    return read, changed, delivered
 
-        def flush() -> None:
-            nonlocal changed
-            now = app.clock()
-            with store.transaction():
-                for row in batch:
+
+async def _rematch(
+    app: App,
+    store: Store,
+    workers: Workers,
+    since: datetime | None,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, int]:
+    path = str(app.config.watchlist)
+    done = changed = 0
+    in_flight: set[asyncio.Task[tuple[list[Article], list[list[EntityMatch]]]]] = set()
+
+    async def match(rows: list[Article]) -> tuple[list[Article], list[list[EntityMatch]]]:
+        found = await workers.run("rematch", match_batch, path, [(r.title, r.text) for r in rows])
+        return rows, found
+
+    def record(finished: set[asyncio.Task[tuple[list[Article], list[list[EntityMatch]]]]]) -> None:
+        nonlocal done, changed
+        now = app.clock()
+        with store.transaction():
+            for task in finished:
+                rows, found = task.result()
+                for row, matches in zip(rows, found, strict=True):
                     plan = plan_alerts(
                         "rematch",
                         article_id=row.id,
-                        matches=matcher.match(row.title, row.text),
+                        matches=matches,
                         had=store.entities_of(row.id),
                         channels=app.config.channels,
                         watchlist=app.watchlist,
@@ -236,18 +257,26 @@ def rematch(
                     if plan.hits:
                         store.apply_alerts(row.id, row.revision, plan, now)
                         changed += 1
-            batch.clear()
+                done += len(rows)
+        if progress is not None:
+            progress(done, total)
 
-        for row in store.iter_articles(since, originals_only=True):
-            batch.append(row)
-            read += 1
-            if len(batch) >= REMATCH_BATCH:
-                flush()
-                if progress:
-                    progress(read)
-        flush()
-        delivered = asyncio.run(send(app, store, mode="immediate")) if changed else DeliveryReport()
-    return read, changed, delivered
+    batch: list[Article] = []
+    for row in store.iter_articles(since, originals_only=True):
+        batch.append(row)
+        if len(batch) < REMATCH_BATCH:
+            continue
+        in_flight.add(asyncio.create_task(match(batch)))
+        batch = []
+        if len(in_flight) >= 2 * workers.size:
+            finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            record(finished)
+    if batch:
+        in_flight.add(asyncio.create_task(match(batch)))
+    if in_flight:
+        finished, _ = await asyncio.wait(in_flight)
+        record(finished)
+    return done, changed
 
 
 # -- state -------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from d24watch.watchlist import Entity, Watchlist
 TERM, CONTEXT, UNLESS, EXCLUDE, DESCRIPTOR, GUARD = range(6)
 DIRECT = frozenset({"term", "alias", "order", "fuzzy"})  # full names: context when the entity needs it
 GUARDED = frozenset({"variant"})  # riskier forms: context always
-SHORT = frozenset({"given", "pair", "initials", "reference"})  # short forms: a full name or a descriptor
+SHORT = frozenset({"given", "pair", "initials", "surname", "reference"})  # short forms: a full name or a descriptor
 GUARD_ENTITY = -1  # the shared context words that guard entities with none of their own
 DAMAGE = "ʔ"  # stands for a letter lost to "?" by a legacy encoding (a letter, so tokens stay whole)
 _LOST = re.compile("[?\ufffd]+(?=\\w)")
@@ -460,6 +460,9 @@ class Matcher:
             return a
         short = self._short_forms(index, a.descriptors, spans, document, tokens, folded, sentences)
         short = [s for s in short if not any(x.first <= s.first and s.last <= x.last for x in excluders)]
+        if entity.needs_context and not (a.context or a.context_from_feed):
+            # A surname alone is the weakest form: beside a descriptor, it also needs a context word.
+            short = [s for s in short if s.how != "surname"]
         if short:
             a.forms.extend(short)
             a.hits = _longest_first(short)
@@ -524,6 +527,13 @@ class Matcher:
                 and self._tones_agree(index, document, tokens, end)
             ):
                 out.append(FieldHit(index, i, end, "pair"))
+            if (
+                folded[i] == name[0]
+                and _standalone(document, tokens, i, i)
+                and not _starts_a_sentence(document, tokens, i)
+            ):
+                # The surname alone, as English reporting writes it ("Nguyen and Huynh were arrested").
+                out.append(FieldHit(index, i, i, "surname"))
             if folded[i] == name[0] and _is_capitalised(document, tokens, i):
                 for gap in (1, 2):
                     j = i + gap
@@ -604,6 +614,11 @@ def _damaged(got: str, want: str) -> bool:
     return len(got) != len(want) or sorted(got) == sorted(want)
 
 
+def _starts_a_sentence(document: str, tokens: list[Token], i: int) -> bool:
+    before = document[: tokens[i].start].rstrip()
+    return not before or before[-1] in ".!?:;\"'“”‘’\n"
+
+
 def _written_as_a_name(document: str, tokens: list[Token], first: int, last: int) -> bool:
     """Every word capitalised, with only spaces between: `Thai Van Duong`, not `Thực, Trần`."""
     if not all(_is_capitalised(document, tokens, k) for k in range(first, last + 1)):
@@ -660,17 +675,22 @@ def _longest_first(hits: list[FieldHit]) -> list[FieldHit]:
 
 
 def _drop_overlaps(assessed: list[tuple[Assessment, str, list[Token], int]]) -> None:
-    """A riskier or short form inside another entity's full name is that entity's, not ours."""
+    """A riskier or short form inside another entity's full name is that entity's, not ours; and a
+    surname alone yields to another entity's given name there (Bach: Bách, not Bạch Hùng Dương)."""
     names = [(a.entity.id, h) for a, _, _, _ in assessed for h in a.hits if h.how in DIRECT or h.how == "pen"]
-    if not names:
+    given = [(a.entity.id, h) for a, _, _, _ in assessed for h in a.hits if h.how in ("given", "pair")]
+    if not names and not given:
         return
+
+    def overlaps(entity_id: str, h: FieldHit, others: list[tuple[str, FieldHit]]) -> bool:
+        return any(other != entity_id and n.first <= h.last and h.first <= n.last for other, n in others)
+
     for a, _, _, _ in assessed:
         weak = [
             h
             for h in a.hits
-            if h.how not in DIRECT
-            and h.how != "pen"
-            and any(other != a.entity.id and n.first <= h.last and h.first <= n.last for other, n in names)
+            if (h.how not in DIRECT and h.how != "pen" and overlaps(a.entity.id, h, names))
+            or (h.how == "surname" and overlaps(a.entity.id, h, given))
         ]
         if weak:
             a.hits = [h for h in a.hits if h not in weak]

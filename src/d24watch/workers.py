@@ -15,11 +15,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from d24watch.errors import ParseError
+from d24watch.match import Matcher
+from d24watch.models import EntityMatch
+from d24watch.watchlist import load_watchlist
 
 T = TypeVar("T")
 # After this many tasks per worker the whole pool is replaced, so whatever pages leaked goes with it.
@@ -147,3 +151,15 @@ class Workers:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+@lru_cache(maxsize=2)
+def _matcher(path: str, modified_ns: int) -> Matcher:
+    return Matcher(load_watchlist(Path(path)))
+
+
+def match_batch(watchlist_path: str, rows: list[tuple[str, str]]) -> list[list[EntityMatch]]:
+    """Run in a worker: the watchlist at `watchlist_path` (compiled once per worker and version of
+    the file) over (title, text) pairs, for `rematch`."""
+    matcher = _matcher(watchlist_path, os.stat(watchlist_path).st_mtime_ns)
+    return [matcher.match(title, text) for title, text in rows]

@@ -206,12 +206,16 @@ class ArticlesStore(Base):
             last = page[-1].id
 
     @reads
-    def count_articles(self, *, duplicates: bool = False, seeds: bool = True) -> int:
-        """Originals (or duplicates), with or without the seed corpus."""
+    def count_articles(self, *, duplicates: bool = False, seeds: bool = True, since: datetime | None = None) -> int:
+        """Originals (or duplicates), with or without the seed corpus, fetched since `since`."""
         where = "duplicate_of IS NOT NULL" if duplicates else "duplicate_of IS NULL"
         if not seeds:
             where += " AND source != 'seed'"
-        return int(self.conn.execute(f"SELECT count(*) FROM articles WHERE {where}").fetchone()[0])
+        args: tuple[str, ...] = ()
+        if since is not None:
+            where += " AND fetched_at >= ?"
+            args = (iso(since) or "",)
+        return int(self.conn.execute(f"SELECT count(*) FROM articles WHERE {where}", args).fetchone()[0])
 
     # -- site blocks -------------------------------------------------------------------------
 
