@@ -5,8 +5,11 @@ together the original is the earliest published, then the page whose canonical l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import article_page, feed_source, rss, write_config
 from tests.helpers import d24, export, fetched
@@ -119,13 +122,53 @@ def _sidebar(seed: int) -> list[str]:
     return [f"Other opinion columns. {' '.join(' '.join(prose(seed + k, words=45)).split()[:30])}." for k in range(6)]
 
 
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "extraction"
+Page = Callable[[str, list[str]], str]
+
+
+def _in_template(template: bytes) -> Page:
+    """Pages made from a real site's markup: its article paragraphs replaced by ours."""
+    import lxml.html
+
+    def page(title: str, paragraphs: list[str]) -> str:
+        doc = lxml.html.fromstring(template)
+        for link in doc.xpath("//link[@rel='canonical'] | //meta[@property='og:url']"):
+            link.getparent().remove(link)  # the template's own address would make every page one article
+        container = max(doc.iter(), key=lambda n: len(n.findall("p")) if isinstance(n.tag, str) else 0)
+        for old in container.findall("p"):
+            container.remove(old)
+        for text in paragraphs:
+            element = lxml.html.Element("p")
+            element.text = text
+            container.append(element)
+        for node in doc.iter("title", "h1"):
+            for child in list(node):
+                node.remove(child)
+            node.text = title
+        return str(lxml.html.tostring(doc, encoding="unicode"))
+
+    return page
+
+
+def _templates(kind: str) -> tuple[Page, Page]:
+    if kind == "test":
+        return article_page, article_page
+    pages = {name: sorted((CORPUS / name / "html").glob("*.htm*")) for name in ("dantri", "newspaper4k")}
+    if not all(pages.values()):
+        pytest.skip(f"the real news templates are not at {CORPUS}")
+    cnn = [p for p in pages["newspaper4k"] if p.name.startswith("cnn")] or pages["newspaper4k"]
+    return _in_template(pages["dantri"][0].read_bytes()), _in_template(cnn[0].read_bytes())
+
+
+@pytest.mark.parametrize("templates", ["test", "real"])
 def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are_found_despite_templates(
-    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any
+    tmp_path: Path, server: LocalServer, hook: Receiver, capsys: Any, templates: str
 ) -> None:
     """Twenty short articles of one site, each carrying the same long sidebar (longer than its own
     text), are twenty originals; one that repeats an earlier story and adds a second detainee is an
     original too. On a second site, whose template leaks a sidebar of its own, a reprint of one of
     them is recognised as a copy, and so is a clean reprint; each distinct article alerts once."""
+    page_a, page_b = _templates(templates)
     side_a, side_b = _sidebar(500), _sidebar(600)
     bodies = [" ".join(prose(700 + n, words=70)) for n in range(20)]
     bodies[3] += " " + BINH
@@ -133,15 +176,15 @@ def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are
     bodies[15] = bodies[3] + " " + BACH
     items = []
     for n, body in enumerate(bodies):
-        server.serve(f"/a/{n}", article_page(f"Story {n}", [body, *side_a]))
+        server.serve(f"/a/{n}", page_a(f"Story {n}", [body, *side_a]))
         items.append({"title": f"Story {n}", "link": server.url(f"/a/{n}"), "guid": f"a{n}"})
     server.serve("/a/feed", rss(items))
     other = server.url("/").replace("127.0.0.1", "localhost").rstrip("/")
     b_items = []
     for n in range(4):
-        server.serve(f"/b/{n}", article_page(f"Other {n}", [" ".join(prose(800 + n, words=120)), *side_b]))
+        server.serve(f"/b/{n}", page_b(f"Other {n}", [" ".join(prose(800 + n, words=120)), *side_b]))
         b_items.append({"title": f"Other {n}", "link": f"{other}/b/{n}", "guid": f"b{n}"})
-    server.serve("/b/reprint", article_page("Story 7 reprinted", [bodies[7], *side_b]))
+    server.serve("/b/reprint", page_b("Story 7 reprinted", [bodies[7], *side_b]))
     server.serve("/b/clean", article_page("Story 3 reprinted", [bodies[3]]))
     b_items += [
         {"title": "Story 7 reprinted", "link": f"{other}/b/reprint", "guid": "b-reprint"},
@@ -168,7 +211,11 @@ def test_short_articles_sharing_a_long_site_block_are_originals_and_reprints_are
         ]
     )
 
-    # Later pages of site A alone: the sidebar is known from the store now.
-    server.serve("/a/20", article_page("Story 20", [" ".join(prose(720, words=70)), *side_a]))
+    # Later pages of site A alone: the sidebar is known from the store now, and explain says so.
+    server.serve("/a/20", page_a("Story 20", [" ".join(prose(720, words=70)), *side_a]))
+    explained = d24(capsys, config, "explain", "--fetch", server.url("/a/20"), "--json")
+    dedupe = json.loads(explained.out)["dedupe"]
+    assert dedupe["verdict"] == "original" and dedupe["site_blocks_set_aside"] >= 6
+    assert dedupe["boilerplate_shingles_set_aside"] > 100
     server.serve("/a/feed", rss([*items, {"title": "Story 20", "link": server.url("/a/20"), "guid": "a20"}]))
     assert "Site A: 1 new, 0 duplicates" in d24(capsys, config, "poll", "--source", "Site A").out

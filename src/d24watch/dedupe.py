@@ -18,7 +18,7 @@ BANDS, ROWS = 32, 4  # candidate threshold about (1/32) ** (1/4) = 0.42; the dec
 SHINGLE = 5
 MIN_SHINGLES = 8  # below this a near-duplicate estimate means little; exact hashes still apply
 MIN_CONTAINED = 40  # containment ("most of it lies inside a stored text") needs this many own shingles
-BLOCK_MIN_WORDS = 6  # a line shorter than this is never taken for a site's recurring block
+BLOCK_MIN_WORDS = 3  # a line shorter than this ("Read more") is never taken for a site's recurring block
 _PRIME = np.uint64((1 << 61) - 1)
 # Each permutation is h -> (a*h + b) mod p with a and b drawn below the Mersenne prime p = 2^61 - 1.
 # They must be that large: with a and b below 2^32, a*h never reaches p, so every permutation
@@ -124,6 +124,14 @@ def is_near_duplicate(new: Signature, old: Signature, threshold: float) -> bool:
     if similarity(new, old) >= threshold:
         return True
     return new.shingles >= MIN_CONTAINED and containment(new, old) >= threshold
+
+
+def site_of(url: str) -> str:
+    """The host whose pages share a template: a site's recurring blocks are counted per host."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def block_hashes(text: str) -> list[int]:

@@ -11,11 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from d24watch.app import App
-from d24watch.decide import copy_candidates, duplicate_of, page_canonical
-from d24watch.dedupe import Signature, canonical_url, containment, signature, similarity
+from d24watch.decide import boilerplate, copy_candidates, duplicate_of, page_canonical
+from d24watch.dedupe import (
+    Signature,
+    block_hashes,
+    canonical_url,
+    containment,
+    own_text,
+    signature,
+    similarity,
+    site_of,
+)
 from d24watch.errors import NotFoundError, SourceError
 from d24watch.extract import extract_and_prepare
 from d24watch.fetch import Fetcher
+from d24watch.ingest import BLOCK_WINDOW
 from d24watch.store import Store
 from d24watch.store.rows import Article
 from d24watch.text import repair_text
@@ -41,7 +51,7 @@ def explain_stored(app: App, url: str) -> dict[str, Any]:
         if row is None:
             raise NotFoundError(f"no stored article has the URL {url} (see `d24watch search`)")
         page = Page("stored", row.url, row.title, row.text, row.language)
-        return {**_describe(page), "dedupe": _stored_decision(store, row), "entities": _entities(app, page)}
+        return {**_describe(page), "dedupe": _stored_decision(app, store, row), "entities": _entities(app, page)}
 
 
 def explain_fetched(app: App, url: str) -> dict[str, Any]:
@@ -101,24 +111,45 @@ def _scores(new: Signature, old: Signature) -> dict[str, float]:
     return {"jaccard": round(similarity(new, old), 3), "containment": round(containment(new, old), 3)}
 
 
-def _stored_decision(store: Store, row: Article) -> dict[str, Any]:
+def _stored_decision(app: App, store: Store, row: Article) -> dict[str, Any]:
+    site, own = _site_blocks(app, store, row.url, row.text, stored=row.duplicate_of is None)
+    full = signature(row.text)
+    aside = {
+        "site_blocks_set_aside": len(site),
+        "boilerplate_shingles_set_aside": full.shingles - own.shingles if own else 0,
+    }
     if row.duplicate_of is None:
-        mine = signature(row.text)
+        mine = own or full
         nearest: list[dict[str, Any]] = []
         for article_id, stored in store.near_candidates(mine):
             if article_id != row.id:
                 nearest.append({"url": store.article_url(article_id), **_scores(mine, stored)})
         nearest.sort(key=lambda c: -float(c["jaccard"]))
-        return {"verdict": "original", "reason": "no stored text it copies", "candidates": nearest[:5]}
+        return {"verdict": "original", "reason": "no stored text it copies", "candidates": nearest[:5], **aside}
     original = store.article(row.duplicate_of)
-    scores = _scores(signature(row.text), signature(original.text)) if original else {}
+    scores = _scores(own or full, signature(original.text)) if original else {}
     return {
         "verdict": "duplicate",
         "of": store.article_url(row.duplicate_of),
         "rule": row.duplicate_reason,
         **scores,
         "candidates": [],
+        **aside,
     }
+
+
+def _site_blocks(app: App, store: Store, url: str, text: str, *, stored: bool) -> tuple[set[int], Signature | None]:
+    """The lines of `text` that are its site's recurring blocks (as a poll would set them aside
+    now; a stored original's own page is not counted), and the signature of what remains."""
+    blocks = block_hashes(text)
+    counts = store.block_pages(site_of(url), blocks, app.clock() - BLOCK_WINDOW)
+    if stored:
+        counts = {b: n - 1 for b, n in counts.items()}
+    site = boilerplate(blocks, counts, {})
+    if not site:
+        return site, None
+    own = signature(own_text(text, site))
+    return site, own if own.usable else None
 
 
 def _new_decision(
@@ -126,6 +157,9 @@ def _new_decision(
 ) -> dict[str, Any]:
     """What a poll would decide for this page now, against the stored corpus."""
     sig = Signature.from_bytes(sig_bytes, shingles)
+    site, own = _site_blocks(app, store, page.url, page.text, stored=False)
+    set_aside = sig.shingles - own.shingles if own else 0
+    sig = own or sig
     feed_canonical = canonical_url(page.url)
     canonical = page_canonical(feed_canonical, page.page_canonical)
     candidates = copy_candidates(
@@ -150,12 +184,19 @@ def _new_decision(
             }
         )
     copy = duplicate_of(candidates, names, named)
+    aside = {"site_blocks_set_aside": len(site), "boilerplate_shingles_set_aside": set_aside}
     if copy is None:
         reason = "no stored text it copies"
         if candidates:
             reason = "it names someone every stored copy lacks"
-        return {"verdict": "original", "reason": reason, "candidates": listed}
-    return {"verdict": "duplicate", "of": store.article_url(copy.article_id), "rule": copy.reason, "candidates": listed}
+        return {"verdict": "original", "reason": reason, "candidates": listed, **aside}
+    return {
+        "verdict": "duplicate",
+        "of": store.article_url(copy.article_id),
+        "rule": copy.reason,
+        "candidates": listed,
+        **aside,
+    }
 
 
 def render(report: dict[str, Any]) -> str:
@@ -173,6 +214,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"dedupe: duplicate of {dedupe['of']} by rule {dedupe['rule']}{scores}")
     else:
         lines.append(f"dedupe: original ({dedupe['reason']})")
+    if dedupe.get("site_blocks_set_aside"):
+        lines.append(
+            f"  site boilerplate set aside: {dedupe['site_blocks_set_aside']} lines, "
+            f"{dedupe['boilerplate_shingles_set_aside']} shingles"
+        )
     for c in dedupe.get("candidates", []):
         extra = ""
         if "names_everything_this_text_names" in c and not c["names_everything_this_text_names"]:

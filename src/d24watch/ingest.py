@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from d24watch.alerts import AlertPlan, Occasion, plan_alerts
 from d24watch.channels import ChannelConfig
@@ -23,7 +22,7 @@ from d24watch.decide import (
     page_canonical,
     revision_reason,
 )
-from d24watch.dedupe import Signature, block_hashes, own_text, signature
+from d24watch.dedupe import Signature, block_hashes, own_text, signature, site_of
 from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
 from d24watch.models import EntityMatch, FetchResult, SourceReport
@@ -32,10 +31,6 @@ from d24watch.store import Store, iso
 from d24watch.store.rows import NewArticle
 
 BLOCK_WINDOW = timedelta(days=60)  # how far back a site's recurring blocks are counted
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +124,10 @@ class Ingest:
         texts: dict[str, int] = {}
         for position, (intent, read) in enumerate(new):
             if texts.setdefault(read.prepared.text_hash, position) == position:
-                unstored.setdefault(_host(intent.candidate.url), Counter()).update(blocks[position])
+                unstored.setdefault(site_of(intent.candidate.url), Counter()).update(blocks[position])
         for position in order:
             intent, read = new[position]
-            site_pages = unstored[_host(intent.candidate.url)]
+            site_pages = unstored[site_of(intent.candidate.url)]
             self._store_new(source, intent, read, outcome, blocks[position], site_pages)
             if texts.pop(read.prepared.text_hash, None) is not None:
                 site_pages.subtract(blocks[position])
@@ -181,7 +176,7 @@ class Ingest:
     ) -> None:
         prepared = read.prepared
         canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
-        host, now = _host(intent.candidate.url), self.clock()
+        host, now = site_of(intent.candidate.url), self.clock()
         site = boilerplate(blocks, self.store.block_pages(host, blocks, now - BLOCK_WINDOW), batch_blocks)
         sig = Signature.from_bytes(prepared.signature, prepared.shingles)
         if site:
