@@ -267,6 +267,10 @@ FORMS = [
     ("Police detained Huynh, an admin of the Economic-Political Discussion group.", "huynh-anh-khoa"),
     ("Bach, who campaigned against coal, was jailed for tax evasion.", "dang-dinh-bach"),
     ("Thai said the Nguyen family moved on June 13.", None),
+    ("Nguyeenx Vawn Binhf, an official of MOLISA, was arrested.", "nguyen-van-binh"),
+    ("O^ng Nguye^~n Va(n Bi`nh cu?a MOLISA bi. ba('t.", "nguyen-van-binh"),
+    ("Ddawngj DDinhf Bachs was jailed.", "dang-dinh-bach"),
+    ("Don't use C++ (a+b) or ~5 as the name of Đặng Đình Bách.", "dang-dinh-bach"),
 ]
 
 

@@ -19,6 +19,7 @@ then judged by `assess`, which `explain` shows in full:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -35,6 +36,54 @@ SHORT = frozenset({"given", "pair", "initials", "surname", "reference"})  # shor
 GUARD_ENTITY = -1  # the shared context words that guard entities with none of their own
 DAMAGE = "ʔ"  # stands for a letter lost to "?" by a legacy encoding (a letter, so tokens stay whole)
 _LOST = re.compile("[?\ufffd]+(?=\\w)")
+# VIQR, Vietnamese typed in ASCII (`Nguye^~n`, `Va(n`): its marks become the combining marks they
+# stand for, one character for one, so offsets hold and folding removes them. Only sequences with
+# ^ ( + or ~ after a vowel and before a letter are taken for VIQR; a lone ' or . is left alone.
+_VIQR = re.compile(r"(?<=[aeiouyAEIOUY])([\^(+]?)([~'`?.]?)(?=[A-Za-z])")
+_VIQR_MARKS = str.maketrans(
+    {
+        "^": "\u0302",
+        "(": "\u0306",
+        "+": "\u031b",
+        "~": "\u0303",
+        "'": "\u0301",
+        "`": "\u0300",
+        "?": "\u0309",
+        ".": "\u0323",
+    }
+)
+# Telex, Vietnamese typed with its keys left in (`Nguyeenx Vawn Binhf`): each name word's Telex
+# spelling is worked out once, so reading it back is one lookup per word of the text.
+_TELEX_SHAPES = {"\u0302": {"a": "aa", "e": "ee", "o": "oo"}, "\u0306": {"a": "aw"}, "\u031b": {"o": "ow", "u": "uw"}}
+_TELEX_TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
+
+
+def _viqr_text(text: str) -> str:
+    """The text with its VIQR marks as combining marks, when it is VIQR: at least two sequences with
+    ^ ( + or ~ (then `Bi`nh` and `cu?a` are read too); any other text unchanged."""
+    strong = sum(1 for m in _VIQR.finditer(text) if m.group(1) or m.group(2) == "~")
+    if strong < 2:
+        return text
+    return _VIQR.sub(lambda m: (m.group(1) + m.group(2)).translate(_VIQR_MARKS), text)
+
+
+def _telex(word: str) -> str:
+    """How `word` (Vietnamese, with its marks) is typed in Telex, lower-cased: Nguyễn -> nguyeenx."""
+    out: list[str] = []
+    tone = ""
+    for ch in unicodedata.normalize("NFD", word.casefold()):
+        if ch in _TELEX_TONES:
+            tone = _TELEX_TONES[ch]
+        elif ch in _TELEX_SHAPES:
+            last = out[-1] if out else ""
+            out[-1:] = [_TELEX_SHAPES[ch].get(last, last)]
+        elif ch == "đ":
+            out.append("dd")
+        else:
+            out.append(ch)
+    return "".join(out) + tone
+
+
 _SENTENCE_END = re.compile(r"[.!?…]\s|[.!?…][\"'”’)]\s|\n")
 HONORIFICS = frozenset(
     [
@@ -117,6 +166,7 @@ class Matcher:
         self._skip: dict[tuple[str, str], list[_Fuzzy]] = defaultdict(list)
         self._anchored: dict[str, list[_Fuzzy]] = defaultdict(list)  # damaged context and descriptors
         self._by_word: dict[str, list[tuple[int, tuple[str, ...], str]]] = defaultdict(list)  # for lost letters
+        self._telex_words: dict[str, str] = {}  # a name word as typed in Telex -> the folded word
         self._given: dict[int, tuple[str, str | None]] = {}
         self._names: dict[int, tuple[str, ...]] = {}  # a person's name as folded syllables
         self._unguarded: set[int] = set()  # entities whose riskier forms the shared guard words allow
@@ -176,6 +226,10 @@ class Matcher:
                 add(phrase, TERM, how)
                 for word in set(phrase):
                     self._by_word[word].append((index, phrase, how))
+                for token in tokenize(term):
+                    typed = _telex(term[token.start : token.end])
+                    if typed != token.folded:
+                        self._telex_words.setdefault(typed, token.folded)
                 if how != "pen":
                     names.append(phrase)
         for term in entity.references:
@@ -292,7 +346,10 @@ class Matcher:
             return []
         document = f"{title}\n{text}" if title else text
         damaged = "?" in document or "\ufffd" in document
-        tokens = tokenize(_LOST.sub(lambda m: DAMAGE * len(m.group(0)), document) if damaged else document)
+        readable = _LOST.sub(lambda m: DAMAGE * len(m.group(0)), document) if damaged else document
+        if any(c in readable for c in "^(+~"):
+            readable = _viqr_text(readable)
+        tokens = tokenize(readable)
         if not tokens:
             return []
         folded = [t.folded for t in tokens]
@@ -300,6 +357,7 @@ class Matcher:
         spans[TERM].extend(self._fuzzy_spans(folded, document, tokens))
         if damaged:
             spans[TERM].extend(self._lost_letter_spans(folded))
+        spans[TERM].extend(self._telex_spans(folded))
         for role, span in self._damaged_phrases(folded):
             spans[role].append(span)
         feed = self._feed_context(context)
@@ -364,6 +422,24 @@ class Matcher:
                     continue
                 out.append(FieldHit(fz.entity, first, last, "fuzzy"))
         return out
+
+    def _telex_spans(self, folded: list[str]) -> list[FieldHit]:
+        """Names typed in Telex with the keys left in: each word that is no name word as it stands
+        but is one once its keys are read back (`nguyeenx` -> `nguyen`) stands for that word."""
+        if not self._telex_words:
+            return []
+        decoded, changed = list(folded), False
+        for i, word in enumerate(folded):
+            plain = self._telex_words.get(word)
+            if plain is not None and word not in self._by_word:
+                decoded[i], changed = plain, True
+        if not changed:
+            return []
+        return [
+            FieldHit(s.entity, s.first, s.last, "fuzzy" if s.how in DIRECT else s.how)
+            for s in self._exact_spans(decoded)[TERM]
+            if any(decoded[k] != folded[k] for k in range(s.first, s.last + 1))
+        ]
 
     def _lost_letter_spans(self, folded: list[str]) -> list[FieldHit]:
         """Names whose letters a legacy encoding lost to `?` (`Hoàng ??c Bình`, `�ặng �ình Bách`):
