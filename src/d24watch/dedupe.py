@@ -134,16 +134,21 @@ def site_of(url: str) -> str:
         return ""
 
 
-def block_hashes(text: str) -> list[int]:
-    """A key for each line (paragraph) of a text long enough to be a site's recurring block
-    (navigation, a related-stories box, a disclaimer, a sign-off), each once, in order."""
-    out: dict[int, None] = {}
+def text_blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """(key, words) of each line (paragraph) of a text long enough to be a site's recurring block
+    (navigation, a related-stories box, a disclaimer, a sign-off), each key once, in order."""
+    out: dict[int, int] = {}
     for line in text.splitlines():
         words = folded_tokens(line)
         if len(words) >= BLOCK_MIN_WORDS:
             digest = hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest()
-            out.setdefault(int.from_bytes(digest, "big", signed=True), None)
-    return list(out)
+            out.setdefault(int.from_bytes(digest, "big", signed=True), len(words))
+    return tuple(out.items())
+
+
+def block_hashes(text: str) -> list[int]:
+    """The keys of `text_blocks`."""
+    return [key for key, _ in text_blocks(text)]
 
 
 def own_text(text: str, boilerplate: set[int]) -> str:

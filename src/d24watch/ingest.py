@@ -22,7 +22,7 @@ from d24watch.decide import (
     page_canonical,
     revision_reason,
 )
-from d24watch.dedupe import Signature, block_hashes, own_text, signature, site_of
+from d24watch.dedupe import Signature, own_text, signature, site_of
 from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
 from d24watch.models import EntityMatch, FetchResult, SourceReport
@@ -31,6 +31,7 @@ from d24watch.store import Store, iso
 from d24watch.store.rows import NewArticle
 
 BLOCK_WINDOW = timedelta(days=60)  # how far back a site's recurring blocks are counted
+SITE_SHARE = 0.15  # below this share of a text, a site's blocks change no comparison: not worth a new signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class Ingest:
         order = original_first([(i.candidate.entry, i.candidate.url, r.prepared.article) for i, r in new])
         # A site's recurring blocks are also learnt from the pages of this batch not yet stored, each
         # distinct text once (copies of one page are not a site's template).
-        blocks = [block_hashes(r.prepared.article.text) for _, r in new]
+        blocks = [[key for key, _ in r.prepared.blocks] for _, r in new]
         unstored: dict[str, Counter[int]] = {}
         texts: dict[str, int] = {}
         for position, (intent, read) in enumerate(new):
@@ -179,7 +180,8 @@ class Ingest:
         host, now = site_of(intent.candidate.url), self.clock()
         site = boilerplate(blocks, self.store.block_pages(host, blocks, now - BLOCK_WINDOW), batch_blocks)
         sig = Signature.from_bytes(prepared.signature, prepared.shingles)
-        if site:
+        site_words = sum(words for key, words in prepared.blocks if key in site)
+        if site and site_words >= SITE_SHARE * max(1, len(prepared.folded.split())):
             # Compared (and indexed) without the site's recurring blocks: by its own words, unless
             # next to nothing is left (then the page is a copy of a page, not a page of a template).
             own = signature(own_text(prepared.article.text, site))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from d24watch.dedupe import hash_of, signature_of
+from d24watch.dedupe import hash_of, signature_of, text_blocks
 from d24watch.models import ArticleText
 from d24watch.text import folded_tokens
 
@@ -18,9 +18,10 @@ class Prepared:
     signature: bytes
     shingles: int
     folded: str  # the folded words, space-separated: what the search index holds
+    blocks: tuple[tuple[int, int], ...] = ()  # (key, words) of its lines that may be a site's block
 
 
 def prepare(article: ArticleText) -> Prepared:
     words = folded_tokens(article.text)
     sig = signature_of(words)
-    return Prepared(article, hash_of(words), sig.to_bytes(), sig.shingles, " ".join(words))
+    return Prepared(article, hash_of(words), sig.to_bytes(), sig.shingles, " ".join(words), text_blocks(article.text))
