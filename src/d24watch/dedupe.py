@@ -137,13 +137,32 @@ def site_of(url: str) -> str:
 def text_blocks(text: str) -> tuple[tuple[int, int], ...]:
     """(key, words) of each line (paragraph) of a text long enough to be a site's recurring block
     (navigation, a related-stories box, a disclaimer, a sign-off), each key once, in order."""
+    return blocks_of([folded_tokens(line) for line in text.splitlines()])
+
+
+def blocks_of(lines: list[list[str]]) -> tuple[tuple[int, int], ...]:
+    """`text_blocks` from the folded words of each line, when they are at hand already."""
     out: dict[int, int] = {}
-    for line in text.splitlines():
-        words = folded_tokens(line)
+    for words in lines:
         if len(words) >= BLOCK_MIN_WORDS:
             digest = hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest()
             out.setdefault(int.from_bytes(digest, "big", signed=True), len(words))
     return tuple(out.items())
+
+
+SITE_SHARE = 0.15  # below this share of a text, a site's blocks change no comparison: not worth a new signature
+
+
+def compared_signature(
+    sig: Signature, text: str, blocks: tuple[tuple[int, int], ...], site: set[int], words: int
+) -> Signature:
+    """The signature a text is compared (and indexed) by: its own lines' once the site's
+    recurring blocks are a real share of its `words`, unless next to nothing is left (then the
+    page is a copy of a page, not a page of a template); otherwise `sig`, the whole text's."""
+    if not site or sum(n for key, n in blocks if key in site) < SITE_SHARE * max(1, words):
+        return sig
+    own = signature(own_text(text, site))
+    return own if own.usable else sig
 
 
 def block_hashes(text: str) -> list[int]:

@@ -14,13 +14,13 @@ from d24watch.app import App
 from d24watch.decide import boilerplate, copy_candidates, duplicate_of, page_canonical
 from d24watch.dedupe import (
     Signature,
-    block_hashes,
     canonical_url,
+    compared_signature,
     containment,
-    own_text,
     signature,
     similarity,
     site_of,
+    text_blocks,
 )
 from d24watch.errors import NotFoundError, SourceError
 from d24watch.extract import extract_and_prepare
@@ -28,7 +28,7 @@ from d24watch.fetch import Fetcher
 from d24watch.ingest import BLOCK_WINDOW
 from d24watch.store import Store
 from d24watch.store.rows import Article
-from d24watch.text import repair_text
+from d24watch.text import folded_tokens
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 
@@ -79,10 +79,12 @@ def _explain_page(app: App, body: bytes, charset: str | None, url: str, origin: 
     prepared = extract_and_prepare(body, charset, True)
     article = prepared.article
     page = Page(origin, url, article.title or "", article.text, article.language, article.canonical_url)
-    out = {**_describe(page), "entities": _entities(app, page)}
+    entities = _entities(app, page)
+    out = {**_describe(page), "entities": entities}
     if app.config.database.is_file():
+        names = frozenset(str(e["id"]) for e in entities if e["matched"])
         with app.store() as store:
-            out["dedupe"] = _new_decision(app, store, page, prepared.text_hash, prepared.signature, prepared.shingles)
+            out["dedupe"] = _new_decision(app, store, page, prepared.text_hash, names)
     else:
         out["dedupe"] = {"verdict": "original", "reason": "no database to compare with", "candidates": []}
     return out
@@ -99,12 +101,7 @@ def _describe(page: Page) -> dict[str, Any]:
 
 
 def _entities(app: App, page: Page) -> list[dict[str, Any]]:
-    out = []
-    for entity in app.matcher().explain(page.title, repair_text(page.text)):
-        entity["forms"] = _unique(entity["forms"])
-        entity["excluded"] = _unique(entity["excluded"])
-        out.append(entity)
-    return out
+    return app.matcher().explain(page.title, page.text)
 
 
 def _scores(new: Signature, old: Signature) -> dict[str, float]:
@@ -112,14 +109,9 @@ def _scores(new: Signature, old: Signature) -> dict[str, float]:
 
 
 def _stored_decision(app: App, store: Store, row: Article) -> dict[str, Any]:
-    site, own = _site_blocks(app, store, row.url, row.text, stored=row.duplicate_of is None)
-    full = signature(row.text)
-    aside = {
-        "site_blocks_set_aside": len(site),
-        "boilerplate_shingles_set_aside": full.shingles - own.shingles if own else 0,
-    }
+    site, full, mine = _site_blocks(app, store, row.url, row.text, stored=row.duplicate_of is None)
+    aside = {"site_blocks_set_aside": len(site), "boilerplate_shingles_set_aside": full.shingles - mine.shingles}
     if row.duplicate_of is None:
-        mine = own or full
         nearest: list[dict[str, Any]] = []
         for article_id, stored in store.near_candidates(mine):
             if article_id != row.id:
@@ -127,7 +119,7 @@ def _stored_decision(app: App, store: Store, row: Article) -> dict[str, Any]:
         nearest.sort(key=lambda c: -float(c["jaccard"]))
         return {"verdict": "original", "reason": "no stored text it copies", "candidates": nearest[:5], **aside}
     original = store.article(row.duplicate_of)
-    scores = _scores(own or full, signature(original.text)) if original else {}
+    scores = _scores(mine, signature(original.text)) if original else {}
     return {
         "verdict": "duplicate",
         "of": store.article_url(row.duplicate_of),
@@ -138,28 +130,24 @@ def _stored_decision(app: App, store: Store, row: Article) -> dict[str, Any]:
     }
 
 
-def _site_blocks(app: App, store: Store, url: str, text: str, *, stored: bool) -> tuple[set[int], Signature | None]:
+def _site_blocks(app: App, store: Store, url: str, text: str, *, stored: bool) -> tuple[set[int], Signature, Signature]:
     """The lines of `text` that are its site's recurring blocks (as a poll would set them aside
-    now; a stored original's own page is not counted), and the signature of what remains."""
-    blocks = block_hashes(text)
-    counts = store.block_pages(site_of(url), blocks, app.clock() - BLOCK_WINDOW)
+    now; a stored original's own page is not counted), the whole text's signature and the one it
+    is compared by."""
+    blocks = text_blocks(text)
+    keys = [key for key, _ in blocks]
+    counts = store.block_pages(site_of(url), keys, app.clock() - BLOCK_WINDOW)
     if stored:
         counts = {b: n - 1 for b, n in counts.items()}
-    site = boilerplate(blocks, counts, {})
-    if not site:
-        return site, None
-    own = signature(own_text(text, site))
-    return site, own if own.usable else None
+    site = boilerplate(keys, counts, {})
+    full = signature(text)
+    return site, full, compared_signature(full, text, blocks, site, len(folded_tokens(text)))
 
 
-def _new_decision(
-    app: App, store: Store, page: Page, text_hash: str, sig_bytes: bytes, shingles: int
-) -> dict[str, Any]:
+def _new_decision(app: App, store: Store, page: Page, text_hash: str, names: frozenset[str]) -> dict[str, Any]:
     """What a poll would decide for this page now, against the stored corpus."""
-    sig = Signature.from_bytes(sig_bytes, shingles)
-    site, own = _site_blocks(app, store, page.url, page.text, stored=False)
-    set_aside = sig.shingles - own.shingles if own else 0
-    sig = own or sig
+    site, full, sig = _site_blocks(app, store, page.url, page.text, stored=False)
+    set_aside = full.shingles - sig.shingles
     feed_canonical = canonical_url(page.url)
     canonical = page_canonical(feed_canonical, page.page_canonical)
     candidates = copy_candidates(
@@ -170,7 +158,6 @@ def _new_decision(
         text=page.text,
         threshold=app.config.near_duplicate_threshold,
     )
-    names = frozenset(m.entity_id for m in app.matcher().match(page.title, repair_text(page.text)))
     named = {c.article_id: store.entities_of(c.article_id) for c in candidates}
     listed = []
     for c in candidates:
@@ -231,7 +218,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append("entities: no watchlist term, alias, variant or descriptor occurs")
     for e in report["entities"]:
         lines.append(f"{e['id']} ({e['label']}): {e['verdict']}")
-        for form in _unique(e["forms"]):
+        for form in e["forms"]:
             lines.append(f"  form {form['how']}: {form['text']!r} at {form['field']} {form['start']}-{form['end']}")
         if e["needs_context"]:
             found = ", ".join(e["context"]) or "none found"
@@ -242,16 +229,6 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  descriptors: {', '.join(e['descriptors'])}")
         if e["unless"]:
             lines.append(f"  unless: {', '.join(e['unless'])}")
-        for x in _unique(e["excluded"]):
+        for x in e["excluded"]:
             lines.append(f"  excluded: {x['text']!r} at {x['field']} {x['start']}-{x['end']}")
     return "\n".join(lines) + "\n"
-
-
-def _unique(rows: Any) -> list[dict[str, Any]]:
-    seen, out = set(), []
-    for row in rows:
-        key = (row["how"], row["field"], row["start"], row["end"])
-        if key not in seen:
-            seen.add(key)
-            out.append(row)
-    return out

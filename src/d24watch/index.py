@@ -62,6 +62,7 @@ class NameIndex:
         self._anchored: dict[str, list[_Fuzzy]] = defaultdict(list)  # damaged context and descriptors
         self._by_word: dict[str, list[tuple[int, tuple[str, ...], str]]] = defaultdict(list)  # for lost letters
         self._telex_words: dict[str, str] = {}  # a name word as typed in Telex -> the folded word
+        self._indexed: set[tuple[int, tuple[str, ...], str]] = set()  # phrases already in _by_word
         self._given: dict[int, tuple[str, str | None]] = {}
         self._names: dict[int, tuple[str, ...]] = {}  # a person's name as folded syllables
         self._unguarded: set[int] = set()  # entities whose riskier forms the shared guard words allow
@@ -112,20 +113,25 @@ class NameIndex:
         variants: list[tuple[str, ...]],
     ) -> None:
         def add(phrase: tuple[str, ...], role: int, how: str) -> None:
-            keys[" " + " ".join(phrase) + " "].append((index, role, len(phrase), how))
+            # Two spellings that fold alike (Nguyễn Văn Bình, Nguyen Van Binh) are one key, one span.
+            values = keys[" " + " ".join(phrase) + " "]
+            if (index, role, len(phrase), how) not in values:
+                values.append((index, role, len(phrase), how))
 
         names: list[tuple[str, ...]] = []
         for how, group in (("term", entity.terms), ("alias", entity.aliases), ("pen", entity.pen_names)):
             for term in group:
                 phrase = phrase_of(term)
                 add(phrase, TERM, how)
-                for word in set(phrase):
-                    self._by_word[word].append((index, phrase, how))
+                if (index, phrase, how) not in self._indexed:
+                    self._indexed.add((index, phrase, how))
+                    for word in set(phrase):
+                        self._by_word[word].append((index, phrase, how))
                 for token in tokenize(term):
                     typed = telex(term[token.start : token.end])
                     if typed != token.folded:
                         self._telex_words.setdefault(typed, token.folded)
-                if how != "pen":
+                if how != "pen" and phrase not in names:
                     names.append(phrase)
         for term in entity.references:
             add(phrase_of(term), TERM, "reference")

@@ -22,7 +22,7 @@ from d24watch.decide import (
     page_canonical,
     revision_reason,
 )
-from d24watch.dedupe import Signature, own_text, signature, site_of
+from d24watch.dedupe import Signature, compared_signature, site_of
 from d24watch.evidence import Archive, archive_response
 from d24watch.match import Matcher
 from d24watch.models import EntityMatch, FetchResult, SourceReport
@@ -31,7 +31,6 @@ from d24watch.store import Store, iso
 from d24watch.store.rows import NewArticle
 
 BLOCK_WINDOW = timedelta(days=60)  # how far back a site's recurring blocks are counted
-SITE_SHARE = 0.15  # below this share of a text, a site's blocks change no comparison: not worth a new signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +178,13 @@ class Ingest:
         canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
         host, now = site_of(intent.candidate.url), self.clock()
         site = boilerplate(blocks, self.store.block_pages(host, blocks, now - BLOCK_WINDOW), batch_blocks)
-        sig = Signature.from_bytes(prepared.signature, prepared.shingles)
-        site_words = sum(words for key, words in prepared.blocks if key in site)
-        if site and site_words >= SITE_SHARE * max(1, len(prepared.folded.split())):
-            # Compared (and indexed) without the site's recurring blocks: by its own words, unless
-            # next to nothing is left (then the page is a copy of a page, not a page of a template).
-            own = signature(own_text(prepared.article.text, site))
-            if own.usable:
-                sig = own
+        sig = compared_signature(
+            Signature.from_bytes(prepared.signature, prepared.shingles),
+            prepared.article.text,
+            prepared.blocks,
+            site,
+            prepared.folded.count(" ") + 1,
+        )
         title = intent.candidate.entry.title or prepared.article.title or ""
         candidates = copy_candidates(
             by_canonical=self.store.by_canonical(canonical) if canonical != intent.candidate.canonical else None,

@@ -133,6 +133,7 @@ class Matcher(NameIndex):
         if damaged:
             spans[TERM].extend(self._lost_letter_spans(folded))
         spans[TERM].extend(self._telex_spans(folded))
+        spans[TERM] = list(dict.fromkeys(spans[TERM]))  # a damaged name found by two anchors is one span
         for role, span in self._damaged_phrases(folded):
             spans[role].append(span)
         feed = self._feed_context(context)
@@ -199,7 +200,7 @@ class Matcher(NameIndex):
             # A surname alone is the weakest form: beside a descriptor, it also needs a context word.
             short = [s for s in short if s.how != "surname"]
         if short:
-            a.forms.extend(short)
+            a.forms.extend(s for s in short if s not in a.forms)
             a.hits = _longest_first(short)
             a.verdict = "named by a short form beside a descriptor"
             return a

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from d24watch.dedupe import hash_of, signature_of, text_blocks
+from d24watch.dedupe import blocks_of, hash_of, signature_of
 from d24watch.models import ArticleText
 from d24watch.text import folded_tokens
 
@@ -22,6 +22,8 @@ class Prepared:
 
 
 def prepare(article: ArticleText) -> Prepared:
-    words = folded_tokens(article.text)
+    # Tokens never span a line, so the text's words are its lines' words, folded once for both.
+    lines = [folded_tokens(line) for line in article.text.splitlines()]
+    words = [w for line in lines for w in line]
     sig = signature_of(words)
-    return Prepared(article, hash_of(words), sig.to_bytes(), sig.shingles, " ".join(words), text_blocks(article.text))
+    return Prepared(article, hash_of(words), sig.to_bytes(), sig.shingles, " ".join(words), blocks_of(lines))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,9 +69,13 @@ class Watchlist:
     path: Path
     entities: tuple[Entity, ...]
     context_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, words), as defined
+    by_id: dict[str, Entity] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {e.id: e for e in self.entities})
 
     def get(self, entity_id: str) -> Entity | None:
-        return next((e for e in self.entities if e.id == entity_id), None)
+        return self.by_id.get(entity_id)
 
     def guard_words(self) -> tuple[str, ...]:
         """What stands in for context beside the riskier forms of an entity that has none of its
