@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from d24watch import __version__
@@ -20,11 +21,14 @@ from d24watch.tomlfile import Reader, load_toml, parse_duration, schedule_interv
 DEFAULT_CONFIG = "config/d24watch.toml"
 DEFAULT_USER_AGENT = f"d24watch/{__version__} (+https://github.com/d24watch/d24watch)"
 
-SourceKind = Literal["feed", "page"]
+SourceKind = Literal["feed", "page", "sitemap", "telegram"]
+Aggregator = Literal["google-news"]
 Watch = Literal["removal"]
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
-_KINDS: dict[str, SourceKind] = {"feed": "feed", "page": "page"}
+_KINDS: dict[str, SourceKind] = {"feed": "feed", "page": "page", "sitemap": "sitemap", "telegram": "telegram"}
+_AGGREGATORS: dict[str, Aggregator] = {"google-news": "google-news"}
+AGGREGATOR_HOSTS: dict[str, Aggregator] = {"news.google.com": "google-news"}  # set without being asked
 _LOG_FORMATS: dict[str, LogFormat] = {"auto": "auto", "text": "text", "json": "json"}
 _LOG_LEVELS: dict[str, LogLevel] = {"debug": "debug", "info": "info", "warning": "warning", "error": "error"}
 
@@ -40,6 +44,7 @@ class FetchConfig:
     max_redirects: int = 5
     max_items_per_source: int = 300
     extract_workers: int = 0  # 0: one per core
+    aggregator_gap_s: float = 1.0  # the least time between two lookups at one aggregator
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,16 @@ class SourceConfig:
     enabled: bool = True
     language: str | None = None
     watch: Watch | None = None
+    aggregator: Aggregator | None = None  # item links are resolved to the publisher's URL
+    min_interval: timedelta | None = None  # bounds on the next poll's time; None: derived from interval
+    max_interval: timedelta | None = None
+    follow_links: bool = False  # telegram: the article a post links to is fetched and stored too
+
+    @property
+    def bounds(self) -> tuple[timedelta, timedelta]:
+        """How soon and how late the next poll may come: the configured bounds, or half and four
+        times the interval."""
+        return (self.min_interval or self.interval / 2, self.max_interval or self.interval * 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +109,21 @@ _FETCH = {
     "max_redirects",
     "max_items_per_source",
     "extract_workers",
+    "aggregator_gap",
 }
-_SOURCE = {"name", "kind", "url", "interval", "enabled", "language", "watch"}
+_SOURCE = {
+    "name",
+    "kind",
+    "url",
+    "interval",
+    "enabled",
+    "language",
+    "watch",
+    "aggregator",
+    "min_interval",
+    "max_interval",
+    "follow_links",
+}
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
@@ -121,7 +149,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         max_redirects=r.get(f, "fetch", "max_redirects", int, 5),
         max_items_per_source=r.positive(f, "fetch", "max_items_per_source", 300),
         extract_workers=r.get(f, "fetch", "extract_workers", int, 0),
+        aggregator_gap_s=float(r.get(f, "fetch", "aggregator_gap", (int, float), 1.0)),
     )
+    if fetch.aggregator_gap_s < 0:
+        r.problem("fetch.aggregator_gap", "must not be negative")
     if fetch.timeout_s <= 0:
         r.problem("fetch.timeout", "must be more than zero seconds")
 
@@ -228,5 +259,19 @@ def _read_sources(r: Reader, raw: Any) -> tuple[SourceConfig, ...]:
                 watch = "removal"
         language = r.get(item, key, "language", str, None)
         enabled = r.get(item, key, "enabled", bool, True)
-        sources.append(SourceConfig(name, kind, url, interval, enabled, language, watch))
+        aggregator: Aggregator | None = AGGREGATOR_HOSTS.get((urlsplit(url).hostname or "").lower())
+        if "aggregator" in item:
+            aggregator = r.choice(item, key, "aggregator", _AGGREGATORS, "google-news")
+        if aggregator is not None and kind != "feed":
+            r.problem(f"{key}.aggregator", 'only for kind = "feed"')
+        low = r.duration(item, key, "min_interval", "1s") if "min_interval" in item else None
+        high = r.duration(item, key, "max_interval", "1s") if "max_interval" in item else None
+        if low is not None and low > interval:
+            r.problem(f"{key}.min_interval", "must not be longer than the interval")
+        if high is not None and high < interval:
+            r.problem(f"{key}.max_interval", "must not be shorter than the interval")
+        follow = r.get(item, key, "follow_links", bool, False)
+        if follow and kind != "telegram":
+            r.problem(f"{key}.follow_links", 'only for kind = "telegram"')
+        sources.append(SourceConfig(name, kind, url, interval, enabled, language, watch, aggregator, low, high, follow))
     return tuple(sources)

@@ -210,6 +210,102 @@ def next_poll_after_success(name: str, started: datetime, interval: timedelta) -
     return started + interval + jitter(name, interval)
 
 
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """What a source says of its own schedule, in seconds, each None when it says nothing."""
+
+    ttl_s: int | None = None  # RSS <ttl>
+    update_period_s: int | None = None  # sy:updatePeriod / sy:updateFrequency
+    max_age_s: int | None = None  # Cache-Control: max-age (or s-maxage)
+    expires_s: int | None = None  # Expires, from the answer's Date (or now)
+
+
+def cache_hints(headers: Mapping[str, str], now: datetime) -> Hints:
+    """The HTTP caching lifetime an answer declares: `Cache-Control: max-age`, else `Expires`."""
+    max_age: int | None = None
+    control = headers.get("cache-control", "").lower()
+    if "no-store" not in control and "no-cache" not in control:
+        for part in control.split(","):
+            key, _, value = part.strip().partition("=")
+            if key in ("max-age", "s-maxage") and value.strip('" ').isdigit():
+                max_age = max(max_age or 0, int(value.strip('" ')))
+    expires: int | None = None
+    if max_age is None and headers.get("expires"):
+        when, date = _http_date(headers.get("expires")), _http_date(headers.get("date"))
+        if when is not None:
+            expires = max(0, int((when - (date or now)).total_seconds()))
+    return Hints(max_age_s=max_age, expires_s=expires)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+QUIET_POLLS = 6  # polls in a row without a new item before a source is polled less often
+BUSY_POLLS = 3  # polls in a row with new items before it is polled more often
+
+
+def describe(delta: timedelta) -> str:
+    """`90s`, `30m`, `2h`, `1d`, or `1h30m`: how durations are written in the config."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60}m"
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 and seconds % 60 else f"{seconds}s"
+
+
+def next_poll(
+    name: str,
+    started: datetime,
+    interval: timedelta,
+    bounds: tuple[timedelta, timedelta],
+    hints: Hints,
+    recent_new: Sequence[int],
+) -> tuple[datetime, str]:
+    """When a source that just answered is polled next, and why. From the interval, the observed
+    rate (`recent_new`: new items of the latest polls, this one first) halves the wait after
+    BUSY_POLLS polls in a row with new items and doubles it after QUIET_POLLS without; the
+    publisher's own word (the feed's ttl or syndication period, the answer's caching lifetime) is
+    a floor, since asking sooner gets the same answer; the source's bounds have the last word."""
+    wait, reason = interval, f"interval {describe(interval)}"
+    if len(recent_new) >= BUSY_POLLS and all(n > 0 for n in recent_new[:BUSY_POLLS]):
+        wait, reason = interval / 2, f"new items in each of the last {BUSY_POLLS} polls"
+    elif len(recent_new) >= QUIET_POLLS and not any(recent_new[:QUIET_POLLS]):
+        wait, reason = interval * 2, f"no new item in {QUIET_POLLS} polls"
+    said = [
+        (seconds, label)
+        for seconds, label in (
+            (hints.ttl_s, "the feed's ttl"),
+            (hints.update_period_s, "the feed's sy:updatePeriod"),
+            (hints.max_age_s, "Cache-Control max-age"),
+            (hints.expires_s, "Expires"),
+        )
+        if seconds is not None
+    ]
+    if said:
+        seconds, label = max(said)
+        if timedelta(seconds=seconds) > wait:
+            wait, reason = timedelta(seconds=seconds), f"{label} {describe(timedelta(seconds=seconds))}"
+    low, high = bounds
+    if wait < low:
+        wait, reason = low, f"{reason}, held to min_interval {describe(low)}"
+    elif wait > high:
+        wait, reason = high, f"{reason}, held to max_interval {describe(high)}"
+    if wait != interval or not reason.startswith("interval"):
+        reason = f"{describe(wait)}: {reason}"
+    return started + wait + jitter(name, wait), reason
+
+
 def backoff(interval: timedelta, errors: int, *, cap: timedelta = BACKOFF_CAP) -> timedelta:
     """The wait after `errors` earlier consecutive failures: the interval doubled each time, at most `cap`."""
     wait: timedelta = interval * (2 ** min(errors, 20))

@@ -94,6 +94,22 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        return await self._follow(url, headers, trusted=trusted)
+
+    async def post_form(self, url: str, body: bytes, *, accept: str = "*/*") -> FetchResult:
+        """POST a form (`application/x-www-form-urlencoded`) to `url`, under the same guard, caps
+        and limits as a GET; a redirect is followed with a GET, as browsers do."""
+        headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+        await self._guard(url, trusted=False)
+        result = await self._one(url, headers, body)
+        if result.status not in REDIRECTS:
+            return result
+        location = result.headers.get("location")
+        if not location:
+            raise FetchError(url, f"HTTP {result.status} without a Location header")
+        return await self._follow(urljoin(url, location), {"Accept": accept}, trusted=False)
+
+    async def _follow(self, url: str, headers: dict[str, str], *, trusted: bool) -> FetchResult:
         seen: set[str] = set()
         current = url
         for hop in range(self.config.max_redirects + 1):
@@ -132,14 +148,15 @@ class Fetcher:
             if not is_public_address(address):
                 raise FetchError(url, f"refused: {host} resolves to the non-public address {address}")
 
-    async def _one(self, url: str, headers: dict[str, str]) -> FetchResult:
+    async def _one(self, url: str, headers: dict[str, str], body: bytes | None = None) -> FetchResult:
         assert self._client is not None, "use Fetcher inside `async with`"
         host = urlsplit(url).hostname or ""
         cap = self.config.max_bytes
         try:
             # The host's slot first, so a busy host never holds one of the global slots waiting.
             async with self._hosts[host], self._global, asyncio.timeout(self.config.timeout_s * 2):
-                async with self._client.stream("GET", url, headers=headers) as response:
+                method = "GET" if body is None else "POST"
+                async with self._client.stream(method, url, headers=headers, content=body) as response:
                     status = response.status_code
                     response_headers = {k.lower(): v for k, v in response.headers.items()}
                     if status == 304:

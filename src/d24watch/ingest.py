@@ -4,6 +4,7 @@ then the alert rule's plan for what was matched, and the page kept as evidence."
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,13 +148,16 @@ class Ingest:
             author=entry.author or (article.author if article else None),
             published_at=iso(published),
             fetched_at=iso(self.clock()) or "",
-            language=(article.language if article else None) or source.language,
+            language=(article.language if article else None) or entry.language or source.language,
             text=article.text if article else "",
             text_hash=read.prepared.text_hash if read else "",
             duplicate_of=copy.article_id if copy else None,
             duplicate_reason=copy.reason if copy else None,
             page_pending=bool(read and read.page_failed) and copy is None,
             updated_marker=entry.updated_marker,
+            via=entry.via,
+            publisher=entry.publisher,
+            links=json.dumps(list(entry.links), ensure_ascii=False) if entry.links else None,
         )
 
     def _store_copy(self, source: SourceConfig, intent: Intent, outcome: Outcome) -> None:
@@ -212,6 +216,10 @@ class Ingest:
     def _store_revision(self, intent: Intent, read: Read, outcome: Outcome) -> None:
         known, prepared, entry = intent.known, read.prepared, intent.candidate.entry
         assert known is not None
+        if entry.via is not None and not entry.unresolved:
+            # Stored under its aggregator link when that could not be resolved; now it can.
+            canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
+            self.store.relink_article(known.id, url=intent.candidate.url, canonical_url=canonical, via=entry.via)
         reason = revision_reason(known, prepared.text_hash, prepared.article.text, page_failed=read.page_failed)
         if reason is None:
             self.store.touch_article(known.id, page_pending=read.page_failed, updated_marker=entry.updated_marker)

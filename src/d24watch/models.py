@@ -47,13 +47,25 @@ class FeedEntry:
     published_at: datetime | None
     updated_marker: str | None  # the entry's own "updated" value, to notice edits
     author: str | None = None
+    language: str | None = None  # what the listing says of the item (a news sitemap does)
+    via: str | None = None  # the aggregator's link the publisher's `link` was resolved from
+    publisher: str | None = None  # the outlet an aggregator names for the item
+    read_page: bool = True  # False: the listing's own text is the whole item (a Telegram post)
+
+    @property
+    def unresolved(self) -> bool:
+        """An aggregator link that could not be turned into the publisher's yet."""
+        return self.via is not None and self.via == self.link
+
+    links: tuple[str, ...] = ()  # outbound links the item's text carries (a Telegram post's)
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
     title: str
     entries: tuple[FeedEntry, ...]
-    ttl_s: int | None = None
+    ttl_s: int | None = None  # RSS <ttl>
+    update_period_s: int | None = None  # sy:updatePeriod / sy:updateFrequency
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,8 @@ class SourceReport:
     page_errors: int = 0
     matched_entities: tuple[str, ...] = field(default_factory=tuple)  # sorted, each once
     articles_per_entity: tuple[tuple[str, int], ...] = ()  # (entity, articles newly matched)
+    resolved: int = 0  # aggregator links resolved to the publisher's
+    unresolved: int = 0  # aggregator links left as they are, to try again next poll
 
 
 @dataclass(frozen=True, slots=True)

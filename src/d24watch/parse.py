@@ -153,15 +153,41 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
                 published_at=_when(entry, "published_parsed", "updated_parsed", "created_parsed"),
                 updated_marker=str(updated)[:200] if updated else None,
                 author=(entry.get("author") or None),
+                publisher=_publisher(entry),
             )
         )
     feed = parsed.get("feed", {})
-    ttl = feed.get("ttl")
+    ttl = str(feed.get("ttl") or "").strip()
     return ParsedFeed(
         title=html_to_text(feed.get("title", "") or ""),
         entries=tuple(out),
-        ttl_s=int(ttl) * 60 if isinstance(ttl, str) and ttl.isdigit() else None,
+        ttl_s=int(ttl) * 60 if ttl.isdigit() and int(ttl) < 10**6 else None,
+        update_period_s=update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
     )
+
+
+_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
+
+
+def update_period(period: object, frequency: object) -> int | None:
+    """Seconds between updates by the RSS syndication module: `sy:updatePeriod` (hourly by
+    default) divided by `sy:updateFrequency` (1 by default); None when the feed gives neither."""
+    if not period and not frequency:
+        return None
+    seconds = _PERIODS.get(str(period or "hourly").strip().lower())
+    count = str(frequency or "1").strip()
+    if seconds is None or not count.isdigit() or not 0 < int(count) < 10**6:
+        return None
+    return seconds // int(count)
+
+
+def _publisher(entry: Any) -> str | None:
+    """The outlet an RSS `<source url="…">Name</source>` names (an aggregator's items carry it)."""
+    source = dict.get(entry, "source")
+    if not isinstance(source, dict):
+        return None
+    name = " ".join(str(source.get("title") or "").split())[:200]
+    return name or None
 
 
 def _first_line(exc: object) -> str:

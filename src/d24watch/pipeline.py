@@ -8,14 +8,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from d24watch.channels import ChannelConfig
+from d24watch.collect import Collector
 from d24watch.config import Config, SourceConfig
 from d24watch.decide import (
+    QUIET_POLLS,
+    Hints,
+    cache_hints,
     candidates,
+    describe,
     feed_text,
-    next_poll_after_success,
+    next_poll,
     plan_items,
     retry_wait,
     text_to_keep,
@@ -27,7 +33,6 @@ from d24watch.fetch import Fetcher
 from d24watch.ingest import Ingest, Read
 from d24watch.match import Matcher
 from d24watch.models import FeedEntry, FetchResult, SourceReport
-from d24watch.parse import article_links, looks_like_feed, parse_feed
 from d24watch.prepare import prepare
 from d24watch.store import Store
 from d24watch.watched import WatchedPage
@@ -35,7 +40,6 @@ from d24watch.workers import Workers
 
 log = logging.getLogger(__name__)
 
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8"
 PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 
 
@@ -72,6 +76,7 @@ class Pipeline:
         # Pages being fetched or waiting for a worker: enough to keep every worker busy while
         # requests are in flight, few enough that fetching (faster than extraction) cannot pile
         # up bodies in memory.
+        self.collector = Collector(config, store, workers, clock)
         self.pages_in_hand = asyncio.Semaphore(config.fetch.concurrency + 2 * workers.size)
 
     async def poll(
@@ -91,47 +96,35 @@ class Pipeline:
         started = self.clock()
         state = self.store.source_state(source.name)
         try:
-            result = await fetcher.get(
-                source.url,
-                etag=state.etag,
-                last_modified=state.last_modified,
-                trusted=True,
-                accept=FEED_ACCEPT if source.kind == "feed" else "text/html, */*;q=0.8",
-            )
+            result = await self.collector.first(fetcher, source, state)
             if result.not_modified:
                 with self.store.transaction():
-                    self._success(source, started, result, 0, keep_validators=True)
                     self.store.log_poll(source.name, started, self.clock(), True, 0, 0, None)
+                    self._success(source, started, cache_hints(result.headers, started), keep_validators=True)
                 return SourceReport(source.name, ok=True, not_modified=True)
             if source.watch == "removal":
                 return await self._watch_page(source, started, result)
-            entries = await self._entries(source, result)
+            listing = await self.collector.listing(fetcher, source, result)
         except SourceError as exc:
             return self._failure(source, state.consecutive_errors, started, exc)
         intents = plan_items(
             (c, self.store.seen_item(source.name, c.url, c.entry.guid), self.store.by_canonical(c.canonical))
-            for c in candidates(source.url, entries)
+            for c in candidates(source.url, listing.entries)
         )
         reads = await asyncio.gather(
             *(self._read(fetcher, source, i.candidate.entry) for i in intents if i.action != "duplicate")
         )
         with self.store.transaction():
             outcome = self.ingest.apply(source, intents, list(reads))
-            self._success(source, started, result, len(intents))
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, outcome.duplicates, None)
+            self._success(source, started, listing.hints, result, len(intents))
+            self.store.set_marks(source.name, listing.marks)
+            if listing.resolved or listing.unresolved:
+                self.store.count_resolutions(source.name, resolved=listing.resolved, unresolved=listing.unresolved)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
-        return outcome.report(source.name, page_errors=sum(1 for r in reads if r.error))
-
-    async def _entries(self, source: SourceConfig, result: FetchResult) -> list[FeedEntry]:
-        body = result.body
-        if source.kind == "feed" or looks_like_feed(body):
-            parsed = await self.workers.run(source.url, parse_feed, body, result.url, result.content_type)
-            entries = list(parsed.entries)
-        else:
-            links = await self.workers.run(source.url, article_links, body, result.url)
-            entries = [FeedEntry(None, link, text, "", None, None) for link, text in links]
-        return entries[: self.config.fetch.max_items_per_source]
+        report = outcome.report(source.name, page_errors=sum(1 for r in reads if r.error))
+        return replace(report, resolved=listing.resolved, unresolved=listing.unresolved)
 
     # -- pages watched for removal -----------------------------------------------------------
 
@@ -140,8 +133,8 @@ class Pipeline:
         watched = WatchedPage(self.store, self.matcher, self.channels, self.archive, self.clock)
         with self.store.transaction():
             outcome = watched.update(source, prepared, result)
-            self._success(source, started, result, 1)
             self.store.log_poll(source.name, started, self.clock(), True, outcome.new, 0, None)
+            self._success(source, started, cache_hints(result.headers, started), result, 1)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
         return outcome.report(source.name)
@@ -151,8 +144,11 @@ class Pipeline:
     async def _read(self, fetcher: Fetcher, source: SourceConfig, entry: FeedEntry) -> Read:
         """The item's page fetched and extracted, or the feed's own text when there is no page, it
         cannot be read, or it gives less than the feed."""
-        fallback = feed_text(entry, source.language)
-        if not entry.link:
+        fallback = feed_text(entry, entry.language or source.language)
+        if entry.unresolved:
+            # An aggregator link not resolved yet: its page is the aggregator's, not the article.
+            return Read(prepare(fallback), page_failed=True, error="aggregator link not resolved")
+        if not entry.link or not entry.read_page:
             return Read(prepare(fallback))
         try:
             async with self.pages_in_hand:
@@ -164,7 +160,7 @@ class Pipeline:
         except SourceError as exc:
             log.info("page_failed source=%s url=%s error=%s", source.name, entry.link, exc.message)
             return Read(prepare(fallback), page_failed=True, error=exc.message)
-        kept = text_to_keep(entry, source.language, prepared.article)
+        kept = text_to_keep(entry, entry.language or source.language, prepared.article)
         if kept is not None:
             return Read(prepare(kept))
         if self.archive is None:
@@ -179,16 +175,27 @@ class Pipeline:
     # -- source state ------------------------------------------------------------------------
 
     def _success(
-        self, source: SourceConfig, started: datetime, result: FetchResult, items: int, keep_validators: bool = False
+        self,
+        source: SourceConfig,
+        started: datetime,
+        hints: Hints,
+        result: FetchResult | None = None,
+        items: int = 0,
+        keep_validators: bool = False,
     ) -> None:
+        """Record a poll that answered; the next one is due when the source's schedule says.
+        Called after the poll is logged, so the observed rate counts this poll."""
+        recent = self.store.recent_new(source.name, QUIET_POLLS)
+        due, reason = next_poll(source.name, started, source.interval, source.bounds, hints, recent)
         self.store.record_source_success(
             source.name,
             now=started,
-            next_check_at=next_poll_after_success(source.name, started, source.interval),
-            etag=result.etag,
-            last_modified=result.last_modified,
+            next_check_at=due,
+            etag=result.etag if result else None,
+            last_modified=result.last_modified if result else None,
             items=items,
-            keep_validators=keep_validators,
+            reason=reason,
+            keep_validators=keep_validators or result is None,
         )
 
     def _failure(self, source: SourceConfig, errors: int, started: datetime, exc: SourceError) -> SourceReport:
@@ -197,6 +204,14 @@ class Pipeline:
         message = f"{kind}: {exc.message}"
         log.warning("source_failed source=%s error=%s retry_in_s=%s", source.name, message, int(wait.total_seconds()))
         with self.store.transaction():
-            self.store.record_source_failure(source.name, now=started, next_check_at=started + wait, error=message)
+            self.store.record_source_failure(
+                source.name,
+                now=started,
+                next_check_at=started + wait,
+                error=message,
+                reason=f"{describe(wait)}: retry after {exc.retry_after_s:g}s asked"
+                if exc.retry_after_s is not None and wait.total_seconds() <= exc.retry_after_s
+                else f"{describe(wait)}: back-off after {errors + 1} failure{'s' if errors else ''}",
+            )
             self.store.log_poll(source.name, started, self.clock(), False, 0, 0, message)
         return SourceReport(source.name, ok=False, error=message)

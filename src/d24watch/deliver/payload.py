@@ -28,6 +28,8 @@ class ArticlePayload(TypedDict):
     source: str
     published: str | None
     language: str | None
+    via: NotRequired[str]  # the aggregator link `url` was resolved from
+    publisher: NotRequired[str]  # the outlet the aggregator names
 
 
 class EntityPayload(TypedDict):
@@ -96,7 +98,7 @@ Payload = AlertPayload | DigestPayload
 
 def article_fields(row: Article) -> ArticlePayload:
     """The `article` object of a payload."""
-    return {
+    out: ArticlePayload = {
         "url": row.url,
         "canonical_url": row.canonical_url,
         "title": row.title,
@@ -104,6 +106,11 @@ def article_fields(row: Article) -> ArticlePayload:
         "published": row.published_at,
         "language": row.language,
     }
+    if row.via:
+        out["via"] = row.via
+    if row.publisher:
+        out["publisher"] = row.publisher
+    return out
 
 
 def hit_payload(hit: StoredHit) -> HitPayload:

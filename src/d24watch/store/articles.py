@@ -12,7 +12,7 @@ from typing import Any
 
 from d24watch.dedupe import Signature, band_keys
 from d24watch.models import KnownArticle
-from d24watch.store.base import Base, in_transaction, iso, reads
+from d24watch.store.base import Base, in_transaction, iso, own_transaction, reads
 from d24watch.store.rows import Article, NewArticle, Revision
 from d24watch.text import folded_key
 
@@ -80,9 +80,11 @@ class ArticlesStore(Base):
         values["page_pending"] = int(article.page_pending)
         cursor = self.conn.execute(
             "INSERT INTO articles(source, url, canonical_url, guid, title, author, published_at, fetched_at, "
-            "language, text, text_hash, duplicate_of, duplicate_reason, page_pending, updated_marker) "
+            "language, text, text_hash, duplicate_of, duplicate_reason, page_pending, updated_marker, via, "
+            "publisher, links) "
             "VALUES (:source, :url, :canonical_url, :guid, :title, :author, :published_at, :fetched_at, "
-            ":language, :text, :text_hash, :duplicate_of, :duplicate_reason, :page_pending, :updated_marker)",
+            ":language, :text, :text_hash, :duplicate_of, :duplicate_reason, :page_pending, :updated_marker, :via, "
+            ":publisher, :links)",
             values,
         )
         article_id = int(cursor.lastrowid or 0)
@@ -133,6 +135,26 @@ class ArticlesStore(Base):
         self.conn.execute(
             "UPDATE articles SET page_pending = ?, updated_marker = ? WHERE id = ?",
             (int(page_pending), updated_marker, article_id),
+        )
+
+    @in_transaction
+    def relink_article(self, article_id: int, *, url: str, canonical_url: str, via: str | None) -> None:
+        """An article stored under its aggregator link, moved to the publisher's URL once resolved."""
+        self.conn.execute(
+            "UPDATE articles SET url = ?, canonical_url = ?, via = COALESCE(via, ?) WHERE id = ?",
+            (url, canonical_url, via, article_id),
+        )
+
+    @reads
+    def resolved_link(self, identifier: str) -> str | None:
+        """The publisher's URL an aggregator ID was resolved to before."""
+        row = self.conn.execute("SELECT url FROM resolved_links WHERE id = ?", (identifier,)).fetchone()
+        return str(row[0]) if row else None
+
+    @own_transaction
+    def remember_link(self, identifier: str, url: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO resolved_links(id, url, resolved_at) VALUES (?, ?, ?)", (identifier, url, iso(now))
         )
 
     def _index(self, article_id: int, title: str, text: str, sig: Signature | None, folded: str | None) -> None:

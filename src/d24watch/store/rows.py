@@ -43,6 +43,9 @@ class SourceRow:
     items_seen: int = 0
     polls: int = 0
     errors: int = 0
+    next_reason: str | None = None
+    resolved: int = 0  # aggregator links resolved to the publisher's
+    unresolved: int = 0  # aggregator links that could not be (yet)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> SourceRow:
@@ -69,6 +72,9 @@ class NewArticle:
     duplicate_reason: str | None = None
     page_pending: bool = False
     updated_marker: str | None = None
+    via: str | None = None  # the aggregator link the URL was resolved from
+    publisher: str | None = None
+    links: str | None = None  # JSON array of the outbound links the text carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,9 @@ class Article:
     duplicate_reason: str | None
     page_pending: bool
     updated_marker: str | None
+    via: str | None = None
+    publisher: str | None = None
+    links: str | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Article:

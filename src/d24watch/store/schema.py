@@ -150,12 +150,36 @@ def _m5_site_blocks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m6_coverage(db: sqlite_utils.Database) -> None:
+    """Sources beyond feeds: an article's aggregator link (`via`), its publisher and outbound links;
+    why a source's next poll is when it is, and how many aggregator links it resolved; what a
+    sitemap or a channel was last read up to (`source_marks`); aggregator IDs resolved once."""
+    db.executescript(
+        """
+        ALTER TABLE articles ADD COLUMN via TEXT;
+        ALTER TABLE articles ADD COLUMN publisher TEXT;
+        ALTER TABLE articles ADD COLUMN links TEXT;
+        CREATE INDEX articles_via ON articles(via);
+        ALTER TABLE sources ADD COLUMN next_reason TEXT;
+        ALTER TABLE sources ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sources ADD COLUMN unresolved INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE source_marks (
+            source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE resolved_links (
+            id TEXT PRIMARY KEY, url TEXT NOT NULL, resolved_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_delivery,
     _m3_signatures,
     _m4_evidence,
     _m5_site_blocks,
+    _m6_coverage,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -29,6 +29,7 @@ class SourcesStore(Base):
                     "next_check_at = ?, consecutive_errors = 0 WHERE name = ?",
                     (url, kind, iso(now), name),
                 )
+                self.conn.execute("DELETE FROM source_marks WHERE source = ?", (name,))
 
     @reads
     def source_state(self, name: str) -> SourceState:
@@ -63,28 +64,66 @@ class SourcesStore(Base):
         etag: str | None,
         last_modified: str | None,
         items: int,
+        reason: str | None = None,
         keep_validators: bool = False,
     ) -> None:
         if keep_validators:
             self.conn.execute(
-                "UPDATE sources SET last_polled_at = ?, last_success_at = ?, next_check_at = ?, "
+                "UPDATE sources SET last_polled_at = ?, last_success_at = ?, next_check_at = ?, next_reason = ?, "
                 "consecutive_errors = 0, polls = polls + 1 WHERE name = ?",
-                (iso(now), iso(now), iso(next_check_at), name),
+                (iso(now), iso(now), iso(next_check_at), reason, name),
             )
         else:
             self.conn.execute(
-                "UPDATE sources SET last_polled_at = ?, last_success_at = ?, next_check_at = ?, etag = ?, "
-                "last_modified = ?, consecutive_errors = 0, items_seen = items_seen + ?, polls = polls + 1 "
-                "WHERE name = ?",
-                (iso(now), iso(now), iso(next_check_at), etag, last_modified, items, name),
+                "UPDATE sources SET last_polled_at = ?, last_success_at = ?, next_check_at = ?, next_reason = ?, "
+                "etag = ?, last_modified = ?, consecutive_errors = 0, items_seen = items_seen + ?, "
+                "polls = polls + 1 WHERE name = ?",
+                (iso(now), iso(now), iso(next_check_at), reason, etag, last_modified, items, name),
             )
 
     @in_transaction
-    def record_source_failure(self, name: str, *, now: datetime, next_check_at: datetime, error: str) -> None:
+    def count_resolutions(self, name: str, *, resolved: int, unresolved: int) -> None:
+        """Aggregator links of one poll resolved to the publisher's, and not (yet)."""
         self.conn.execute(
-            "UPDATE sources SET last_polled_at = ?, next_check_at = ?, consecutive_errors = consecutive_errors + 1, "
-            "last_error = ?, last_error_at = ?, polls = polls + 1, errors = errors + 1 WHERE name = ?",
-            (iso(now), iso(next_check_at), error[:1000], iso(now), name),
+            "UPDATE sources SET resolved = resolved + ?, unresolved = unresolved + ? WHERE name = ?",
+            (resolved, unresolved, name),
+        )
+
+    @reads
+    def last_success(self, name: str) -> datetime | None:
+        row = self.conn.execute("SELECT last_success_at FROM sources WHERE name = ?", (name,)).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
+
+    @reads
+    def recent_new(self, name: str, polls: int) -> list[int]:
+        """New articles of the source's latest successful polls, newest first."""
+        rows = self.conn.execute(
+            "SELECT new FROM poll_log WHERE source = ? AND ok = 1 ORDER BY id DESC LIMIT ?", (name, polls)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    @reads
+    def marks(self, name: str) -> dict[str, str]:
+        """What a sitemap or channel source was last read up to, by key."""
+        rows = self.conn.execute("SELECT key, value FROM source_marks WHERE source = ?", (name,)).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+    @in_transaction
+    def set_marks(self, name: str, marks: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO source_marks(source, key, value) VALUES (?, ?, ?)",
+            [(name, key, value) for key, value in marks.items()],
+        )
+
+    @in_transaction
+    def record_source_failure(
+        self, name: str, *, now: datetime, next_check_at: datetime, error: str, reason: str | None = None
+    ) -> None:
+        self.conn.execute(
+            "UPDATE sources SET last_polled_at = ?, next_check_at = ?, next_reason = ?, "
+            "consecutive_errors = consecutive_errors + 1, last_error = ?, last_error_at = ?, polls = polls + 1, "
+            "errors = errors + 1 WHERE name = ?",
+            (iso(now), iso(next_check_at), reason, error[:1000], iso(now), name),
         )
 
     @in_transaction
