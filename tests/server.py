@@ -44,6 +44,16 @@ class LocalServer:
                 else:
                     route(self)
 
+            def do_POST(self) -> None:
+                # A handler reads the body itself (Content-Length); a Served answer ignores it.
+                route = owner.routes.get(self.path.split("?", 1)[0])
+                owner.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if route is None or isinstance(route, Served):
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    self._send(route if isinstance(route, Served) else Served(b"not found", status=404))
+                else:
+                    route(self)
+
             def _send(self, served: Served) -> None:
                 if served.etag and self.headers.get("If-None-Match") == served.etag:
                     self.send_response(304)

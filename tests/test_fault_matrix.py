@@ -267,6 +267,92 @@ ROWS = [
 ]
 
 
+# -- the rows that apply to sitemaps and Telegram channels -------------------------------------------
+
+SITEMAP_LAUGHS = LAUGHS.replace(b"<rss", b"<urlset").replace(b"rss>", b"urlset>")
+
+
+def _kind(server: LocalServer, kind: str, path: str, body: bytes | str, content_type: str, **kw: Any) -> str:
+    server.routes[path] = Served(body.encode() if isinstance(body, str) else body, content_type, **kw)
+    return feed_source("Bad", server.url(path), kind)
+
+
+def _sitemap_urls(server: LocalServer, count: int) -> str:
+    """A news sitemap of `count` pages, dated newest first, the first few served as articles."""
+    now = datetime.now(UTC)
+    lines = []
+    for n in range(count):
+        path = f"/sm/story-number-{n:05d}-about-the-news"
+        if n < 400:
+            server.serve(path, article_page(f"Story {n}", [f"Story {n}: " + " ".join(prose(n)[:2])]))
+        when = (now - timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"<url><loc>{server.url(path)}</loc><lastmod>{when}</lastmod></url>")
+    body = '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' + "".join(lines)
+    return _kind(server, "sitemap", "/big-sitemap.xml", body + "</urlset>", "application/xml")
+
+
+def _channel_posts(server: LocalServer) -> str:
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    posts = "".join(
+        f'<div class="tgme_widget_message js-widget_message" data-post="chan/{n}">'
+        f'<div class="tgme_widget_message_text">Post {n} {hostile}<iframe src="javascript:alert(3)"></iframe></div>'
+        f'<a class="tgme_widget_message_date" href="https://t.me/chan/{n}"><time datetime="2024-12-0{n}T00:00:00+00:00">'
+        "</time></a></div>"
+        for n in (1, 2)
+    )
+    page = f'<html><body><div class="tgme_channel_info_header_title">Chan</div>{posts}</body></html>'
+    return _kind(server, "telegram", "/s/chan", page, "text/html")
+
+
+def _posts_inert(db: sqlite3.Connection, server: LocalServer) -> None:
+    texts = [r[0] for r in db.execute("SELECT text FROM articles WHERE source = 'Bad'")]
+    assert texts and all("alert" not in t and "<" not in t for t in texts), texts
+
+
+for kind in ("sitemap", "telegram"):
+    ROWS += [
+        Row(f"{kind}: HTTP 500", lambda s, k=kind: _kind(s, k, "/k500", b"oops", "text/html", status=500), "HTTP 500"),
+        Row(f"{kind}: stalls mid-body", lambda s, k=kind: _bad(s, "/kstall", stall(30), k), "timed out"),
+        Row(
+            f"{kind}: streamed body over the cap",
+            lambda s, k=kind: _bad(s, "/kstream", _streamed(8), k),
+            "over the 2,000,000-byte cap",
+        ),
+        Row(
+            f"{kind}: redirect loop", lambda s, k=kind: _bad(s, "/kloop", redirect(s.url("/kloop")), k), "redirect loop"
+        ),
+    ]
+ROWS += [
+    Row(
+        "sitemap: malformed XML",
+        lambda s: _kind(s, "sitemap", "/sm-bad", b"<urlset><url><loc>x</lo></urlset", "application/xml"),
+        "parse: ",
+    ),
+    Row(
+        "sitemap: not a sitemap",
+        lambda s: _kind(s, "sitemap", "/sm-html", article_page("Home", prose(5)), "text/html"),
+        "not a sitemap",
+    ),
+    Row(
+        "sitemap: XML entity expansion",
+        lambda s: _kind(s, "sitemap", "/sm-laughs", SITEMAP_LAUGHS, "application/xml"),
+        "never expanded",
+    ),
+    Row(
+        "sitemap: gzip file over the cap once decompressed",
+        lambda s: _kind(s, "sitemap", "/sm.xml.gz", gzip.compress(b"<urlset>" + b" " * 5_000_000), "application/gzip"),
+        "over the 2,000,000-byte cap once decompressed",
+    ),
+    Row("sitemap: 50,000 URLs", lambda s: _sitemap_urls(s, 50_000), None, stored=300, max_bytes=20_000_000),
+    Row(
+        "telegram: not a channel page",
+        lambda s: _kind(s, "telegram", "/s/nothing", article_page("Home", prose(5)), "text/html"),
+        "not a Telegram channel page",
+    ),
+    Row("telegram: hostile post HTML", _channel_posts, None, stored=2, check=_posts_inert),
+]
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_fault_matrix(row: Row, tmp_path: Path, server: LocalServer, capsys: Any) -> None:
     """Each misbehaviour is confined to its source; the cycle goes on and nothing is stored twice."""

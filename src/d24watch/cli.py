@@ -198,11 +198,17 @@ def cmd_digest(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     return EXIT_FAILED if report.failed or report.deferred else EXIT_OK
 
 
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
 def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     app = _app(config_path, debug)
     state = commands.status(app)
     header = ("source", "last success", "last error", "items", "next poll")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for source in app.config.sources:
         row = state.sources.get(source.name)
         error = (row.last_error or "") if row else ""
@@ -216,12 +222,27 @@ def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
                 (row.last_success_at if row else None) or "never",
                 redact(error)[:70],
                 str(row.items_seen if row else 0),
-                (row.next_check_at if row else None) or "now",
+                ((row.next_check_at if row else None) or "now")
+                + (f" ({row.next_reason})" if row and row.next_reason else ""),
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    _print_table(table)
+    print()
+    kinds: list[tuple[str, ...]] = [("kind", "sources", "items found", "links resolved", "unresolved", "failed polls")]
+    for kind in sorted({s.kind for s in app.config.sources}):
+        rows = [state.sources[s.name] for s in app.config.sources if s.kind == kind and s.name in state.sources]
+        count = sum(1 for s in app.config.sources if s.kind == kind)
+        kinds.append(
+            (
+                kind,
+                str(count),
+                str(sum(r.items_seen for r in rows)),
+                str(sum(r.resolved for r in rows)),
+                str(sum(r.unresolved for r in rows)),
+                str(sum(r.errors for r in rows)),
+            )
+        )
+    _print_table(kinds)
     counts = state.deliveries
     print(
         f"\n{state.articles} articles, {state.duplicates} duplicates; deliveries: "

@@ -199,8 +199,13 @@ class Collector:
             enough = len(posts) >= self.limit if after is None else oldest is None or oldest <= after + 1
             if oldest is None or oldest <= 1 or enough:
                 break
-            older = await fetcher.get(before_url(source.url, oldest), accept=PAGE_ACCEPT, trusted=True)
-            more: ChannelPage = await self.workers.run(source.url, parse_channel, older.body, older.url)
+            try:
+                older = await fetcher.get(before_url(source.url, oldest), accept=PAGE_ACCEPT, trusted=True)
+                more: ChannelPage = await self.workers.run(source.url, parse_channel, older.body, older.url)
+            except SourceError as exc:
+                # The newest posts stand; the older ones are not read this time.
+                log.info("channel_page_failed source=%s before=%s error=%s", source.name, oldest, exc.message)
+                break
             fresh = [p for p in more.posts if p.id < oldest]
             if not fresh:
                 break

@@ -45,6 +45,21 @@ class Metrics:
             buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
             registry=r,
         )
+        self.kind_polls = Counter(
+            "d24watch_kind_polls",
+            "Source polls per source kind, by outcome (ok, not_modified, error).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.kind_found = Counter(
+            "d24watch_kind_items_found", "Items the sources of each kind listed (new or not).", ["kind"], registry=r
+        )
+        self.links = Counter(
+            "d24watch_aggregator_links",
+            "Aggregator item links by outcome (resolved to the publisher's, unresolved for now).",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.job_errors = Counter("d24watch_job_errors", "Jobs that raised an exception.", ["job"], registry=r)
         self.jobs_skipped = Counter(
             "d24watch_jobs_skipped",
@@ -56,7 +71,11 @@ class Metrics:
     def source(self, report: SourceReport) -> None:
         outcome = "error" if not report.ok else "not_modified" if report.not_modified else "ok"
         self.polls.labels(report.name, outcome).inc()
+        self.kind_polls.labels(report.kind, outcome).inc()
         if report.ok:
+            self.kind_found.labels(report.kind).inc(report.found)
+            self.links.labels(report.kind, "resolved").inc(report.resolved)
+            self.links.labels(report.kind, "unresolved").inc(report.unresolved)
             self.articles.labels(report.name).inc(report.new)
             self.duplicates.labels(report.name).inc(report.duplicates)
             self.revisions.labels(report.name).inc(report.revisions)

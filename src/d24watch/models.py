@@ -111,6 +111,8 @@ class SourceReport:
     articles_per_entity: tuple[tuple[str, int], ...] = ()  # (entity, articles newly matched)
     resolved: int = 0  # aggregator links resolved to the publisher's
     unresolved: int = 0  # aggregator links left as they are, to try again next poll
+    kind: str = "feed"  # the source's kind
+    found: int = 0  # items the source listed this poll (new or not)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,7 @@ class Pipeline:
         async with Fetcher(self.config.fetch) as fetcher:
 
             async def one(source: SourceConfig) -> SourceReport:
-                report = await self.update_source(fetcher, source)
+                report = replace(await self.update_source(fetcher, source), kind=source.kind)
                 if progress is not None:
                     progress(report)
                 return report
@@ -124,7 +124,7 @@ class Pipeline:
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
         report = outcome.report(source.name, page_errors=sum(1 for r in reads if r.error))
-        return replace(report, resolved=listing.resolved, unresolved=listing.unresolved)
+        return replace(report, resolved=listing.resolved, unresolved=listing.unresolved, found=len(listing.entries))
 
     # -- pages watched for removal -----------------------------------------------------------
 

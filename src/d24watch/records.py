@@ -28,6 +28,7 @@ def article_record(store: Store, watchlist: Watchlist, row: Article) -> dict[str
         "text": row.text,
         "duplicate_of": store.article_url(row.duplicate_of) if row.duplicate_of else None,
         "entities": entities_payload(watchlist, store.hits_for(row.id)),
+        "links": json.loads(row.links) if row.links else [],
     }
 
 

@@ -103,7 +103,7 @@ def when(value: str | None) -> datetime | None:
 
 
 def parse_sitemap(
-    body: bytes, url: str, *, since: datetime | None = None, limit: int = 300, cap: int = 50_000_000
+    body: bytes, url: str, since: datetime | None = None, limit: int = 300, cap: int = 50_000_000
 ) -> Sitemap:
     """Read a sitemap or a sitemap index (gzip or not). Of a urlset, only the pages whose date
     (the news publication date, else `lastmod`) is after `since` are kept, and pages without
@@ -165,9 +165,9 @@ def parse_sitemap(
                 while parent is not None and element.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
-        if kind is None:
+        if kind is None or not (count or children):
             raise ParseError(url, f"not a sitemap: malformed XML ({str(exc).splitlines()[0][:200]})") from None
-        # A truncated sitemap: what was read before the damage stands.
+        # A truncated sitemap: what was read before the damage stands, as with feeds.
     if kind is None:
         raise ParseError(url, "not a sitemap: no sitemap elements found")
     if kind == "index":

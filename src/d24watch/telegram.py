@@ -87,6 +87,8 @@ def _post(message: Any, url: str) -> Post | None:
 
 
 def _text_and_links(node: Any, url: str) -> tuple[str, tuple[str, ...]]:
+    for hidden in node.xpath(".//script | .//style | .//noscript | .//template | .//iframe | .//object"):
+        hidden.drop_tree()  # code and embedded documents are not the post's text (their tails are)
     for br in node.iter("br"):
         br.tail = "\n" + (br.tail or "")
     links: list[str] = []
