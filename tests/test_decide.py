@@ -7,17 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from d24watch.aggregator import article_id, batch_answer, decode_id, interstitial_params, plain_title
 from d24watch.decide import (
     Candidate,
     DuplicateOf,
+    Hints,
     backoff,
     boilerplate,
+    cache_hints,
     candidates,
     copy_candidates,
     duplicate_of,
     is_home_page,
     jitter,
-    next_poll_after_success,
+    next_poll,
     original_first,
     page_canonical,
     plan_items,
@@ -28,6 +31,7 @@ from d24watch.decide import (
 )
 from d24watch.dedupe import signature
 from d24watch.models import ArticleText, FeedEntry, KnownArticle
+from tests.doubles import new_id, old_id
 from tests.prose import prose
 
 NOW = datetime(2026, 5, 6, 10, 0, tzinfo=UTC)
@@ -199,8 +203,10 @@ def test_next_poll_is_the_interval_plus_a_stable_jitter_of_at_most_a_tenth() -> 
     interval = timedelta(minutes=30)
     spread = {jitter(f"source {n}", interval) for n in range(50)}
     assert all(timedelta(0) <= j <= interval / 10 for j in spread) and len(spread) > 40
-    assert next_poll_after_success("a", NOW, interval) == next_poll_after_success("a", NOW, interval)
-    assert NOW + interval <= next_poll_after_success("a", NOW, interval) <= NOW + interval * 1.1
+    bounds = (interval / 2, interval * 4)
+    due, _ = next_poll("a", NOW, interval, bounds, Hints(), [])
+    assert due == next_poll("a", NOW, interval, bounds, Hints(), [])[0]
+    assert NOW + interval <= due <= NOW + interval * 1.1
 
 
 @pytest.mark.parametrize(
@@ -257,3 +263,77 @@ def test_a_block_is_the_sites_when_it_is_on_three_other_pages(
 ) -> None:
     """Stored pages of the site count, and pages of the same batch (which count this page too)."""
     assert boilerplate([1, 2, 3], stored, batch) == site
+
+
+# -- the source's own schedule -------------------------------------------------------------------
+
+
+T0 = datetime(2024, 12, 2, 8, 0, tzinfo=UTC)
+HALF_HOUR = timedelta(minutes=30)
+BOUNDS = (timedelta(minutes=15), timedelta(hours=2))
+
+
+def _wait(hints: Hints, recent: list[int], bounds: tuple[timedelta, timedelta] = BOUNDS) -> tuple[timedelta, str]:
+    due, reason = next_poll("src", T0, HALF_HOUR, bounds, hints, recent)
+    return due - T0, reason
+
+
+def test_next_poll_is_the_interval_when_the_source_says_nothing() -> None:
+    wait, reason = _wait(Hints(), [1, 0, 2])
+    assert HALF_HOUR <= wait <= HALF_HOUR * 1.1 and reason == "interval 30m"
+
+
+def test_busy_sources_are_polled_sooner_and_quiet_ones_later_within_bounds() -> None:
+    busy, why = _wait(Hints(), [3, 1, 2])
+    assert timedelta(minutes=15) <= busy < timedelta(minutes=17) and why == "15m: new items in each of the last 3 polls"
+    quiet, why = _wait(Hints(), [0] * 6)
+    assert timedelta(hours=1) <= quiet < timedelta(minutes=67) and why == "1h: no new item in 6 polls"
+    held, why = _wait(Hints(), [0] * 6, (timedelta(minutes=15), timedelta(minutes=40)))
+    assert timedelta(minutes=40) <= held < timedelta(minutes=45) and why.endswith("held to max_interval 40m")
+
+
+def test_the_publishers_word_is_a_floor_and_the_longest_one_counts() -> None:
+    wait, why = _wait(Hints(ttl_s=3600, max_age_s=600), [1, 1, 1])
+    assert timedelta(hours=1) <= wait < timedelta(minutes=67) and why == "1h: the feed's ttl 1h"
+    short, why = _wait(Hints(max_age_s=60), [])
+    assert short >= HALF_HOUR and why == "interval 30m"  # a short lifetime never makes polls more frequent
+    period, why = _wait(Hints(update_period_s=1800 * 3), [])
+    assert period >= timedelta(minutes=90) and why == "90m: the feed's sy:updatePeriod 90m"
+
+
+def test_cache_hints_read_max_age_then_expires_and_ignore_no_cache() -> None:
+    assert cache_hints({"cache-control": "public, max-age=900"}, T0).max_age_s == 900
+    assert cache_hints({"cache-control": "no-cache, max-age=900"}, T0).max_age_s is None
+    expires = cache_hints({"expires": "Mon, 02 Dec 2024 09:00:00 GMT", "date": "Mon, 02 Dec 2024 08:30:00 GMT"}, T0)
+    assert expires.expires_s == 1800
+    assert cache_hints({"expires": "0"}, T0) == Hints()
+
+
+# -- aggregator links ----------------------------------------------------------------------------
+
+
+def test_old_ids_carry_the_publishers_url_and_new_ones_do_not() -> None:
+    url = "https://www.reuters.com/world/asia-pacific/vietnam-arrests-2024-12-02/"
+    assert decode_id(old_id(url)) == url
+    assert decode_id(new_id("opaque")) is None
+    assert decode_id("not base64 at all!") is None
+    assert article_id(f"https://news.google.com/rss/articles/{old_id(url)}?oc=5") == old_id(url)
+    assert article_id("https://news.google.com/topics/abc") is None
+
+
+def test_interstitial_and_answer_parsing() -> None:
+    page = (
+        b'<c-wiz><div jscontroller="x" data-n-a-id="ID1" data-n-a-ts="1733000000" data-n-a-sg="S&amp;G"></div></c-wiz>'
+    )
+    params = interstitial_params(page, "ID0")
+    assert params is not None and (params.identifier, params.timestamp, params.signature) == (
+        "ID1",
+        "1733000000",
+        "S&G",
+    )
+    assert interstitial_params(b"<html>nothing</html>", "ID0") is None
+    answer = b')]}\'\n\n[["wrb.fr","Fbv4je","[\\"garturlres\\",\\"https://apnews.com/article/x\\",1]",null,null,null,"generic"]]'
+    assert batch_answer(answer) == "https://apnews.com/article/x"
+    assert batch_answer(b')]}\'\n\n[["wrb.fr","Fbv4je","[\\"garturlres\\",\\"javascript:alert(1)\\",1]"]]') is None
+    assert plain_title("Lawyer still jailed - AP News", "AP News") == "Lawyer still jailed"
+    assert plain_title("A - B", None) == "A - B"

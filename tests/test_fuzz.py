@@ -13,10 +13,13 @@ from xml.sax.saxutils import escape, quoteattr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from d24watch.aggregator import batch_answer, decode_id, interstitial_params
 from d24watch.errors import ConfigError, ConfigErrors, ParseError
 from d24watch.extract import extract_and_prepare
 from d24watch.match import Matcher
 from d24watch.parse import article_links, parse_feed
+from d24watch.sitemaps import parse_sitemap, robots_sitemaps
+from d24watch.telegram import parse_channel, post_entries
 from d24watch.watchlist import load_watchlist
 
 EXAMPLES = int(os.environ.get("D24WATCH_FUZZ_EXAMPLES", "200"))
@@ -200,3 +203,95 @@ def test_any_watchlist_terms_load_or_raise_config_error_and_match_any_text(
             source_text = text[:40] if hit.field == "title" else text
             assert 0 <= hit.start < hit.end <= len(source_text)
             assert source_text[hit.start : hit.end] == hit.text
+
+
+SITEMAP_PARTS = [
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+    b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">',
+    b"</urlset>",
+    b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    b"</sitemapindex>",
+    b"<url>",
+    b"</url>",
+    b"<sitemap>",
+    b"</sitemap>",
+    b"<loc>",
+    b"</loc>",
+    b"<lastmod>2024-12-02T08:00:00+07:00</lastmod>",
+    b"<lastmod>not a date</lastmod>",
+    b"<news:news><news:publication><news:language>vi</news:language></news:publication>",
+    b"<news:publication_date>2024-12-02</news:publication_date>",
+    b"<news:title>",
+    b"</news:title>",
+    b"</news:news>",
+    b"http://example.org/a-long-article-slug-here",
+    b"javascript:alert(1)",
+    b"/relative",
+    b'<!DOCTYPE urlset [<!ENTITY a "b">]>',
+    b"&amp;",
+    b"&bogus;",
+    b"\x1f\x8b\x08\x00",
+    "Nguyễn Văn Bình".encode(),
+    b"\x00",
+]
+CHANNEL_PARTS = [
+    b"<!DOCTYPE html><html><body>",
+    b'<div class="tgme_channel_info_header_title">',
+    b"</div>",
+    b'<div class="tgme_widget_message js-widget_message" data-post="chan/',
+    b"12",
+    b"99999999999999",
+    b'">',
+    b'<div class="tgme_widget_message_text">',
+    b'<a href="https://outlet.example/x">',
+    b'<a href="javascript:alert(1)">',
+    b"</a>",
+    b"<br/>",
+    b"<script>alert(1)</script>",
+    b'<a class="tgme_widget_message_date" href="https://t.me/chan/12"><time datetime="2024-12-02T01:00:00+00:00">',
+    b'<time datetime="yesterday">',
+    b"</time></a>",
+    "Đặng Đình Bách".encode(),
+    b"\xff\xfe",
+    b"</body></html>",
+]
+
+
+@FUZZ
+@given(documents(SITEMAP_PARTS))
+def test_any_sitemap_bytes_parse_or_raise_parse_error(body: bytes) -> None:
+    try:
+        sitemap = parse_sitemap(body, "http://example.org/sitemap.xml", None, 50, 100_000)
+    except ParseError:
+        event("sitemap refused")
+        return
+    event(f"sitemap parsed: {sitemap.kind}")
+    assert len(sitemap.entries) <= 50
+    for entry in sitemap.entries:
+        assert entry.link is not None and entry.link.startswith(("http://", "https://"))
+    for child in sitemap.children:
+        assert child.url.startswith(("http://", "https://"))
+    assert all(link.startswith(("http://", "https://")) for link in robots_sitemaps(body, "http://example.org/"))
+
+
+@FUZZ
+@given(documents(CHANNEL_PARTS))
+def test_any_channel_page_bytes_parse_or_raise_parse_error(body: bytes) -> None:
+    try:
+        page = parse_channel(body, "https://t.me/s/chan")
+    except ParseError:
+        event("channel page refused")
+        return
+    event("channel page with posts" if page.posts else "channel page, no posts")
+    for entry in post_entries(page, after=None, follow_links=True, language=None):
+        assert entry.link is not None and entry.link.startswith(("http://", "https://"))
+        assert "<script" not in entry.summary
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=400), st.text(max_size=200).map(str.encode)), st.text(max_size=120))
+def test_any_aggregator_answer_or_id_gives_a_url_or_none(body: bytes, identifier: str) -> None:
+    for found in (batch_answer(body), decode_id(identifier)):
+        assert found is None or found.startswith(("http://", "https://"))
+    params = interstitial_params(body, identifier)
+    assert params is None or params.timestamp.isdigit()

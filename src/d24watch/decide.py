@@ -206,10 +206,6 @@ def jitter(name: str, interval: timedelta) -> timedelta:
     return interval * 0.1 * fraction
 
 
-def next_poll_after_success(name: str, started: datetime, interval: timedelta) -> datetime:
-    return started + interval + jitter(name, interval)
-
-
 @dataclass(frozen=True, slots=True)
 class Hints:
     """What a source says of its own schedule, in seconds, each None when it says nothing."""
