@@ -130,6 +130,8 @@ def test_run_polls_on_schedule_sends_a_digest_and_stops_cleanly_on_sigterm(
         assert 'd24watch_deliveries_total{channel="webhook",outcome="sent"} 1.0' in metrics
         assert 'd24watch_entity_matches_total{entity="nguyen-van-binh"} 1.0' in metrics
         assert "d24watch_sources_failing 1.0" in metrics
+        assert 'd24watch_kind_polls_total{kind="feed",outcome="error"}' in metrics
+        assert 'd24watch_kind_items_found_total{kind="feed"}' in metrics
         assert "d24watch_cycle_duration_seconds_count" in metrics
         assert _get(daemon.base + "/nothing")[0] == 404
     finally:

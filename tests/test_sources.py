@@ -345,3 +345,17 @@ def test_ttl_and_cache_control_move_the_next_poll_within_bounds(
     assert rows["Cached"]["next_reason"] == "2h: Cache-Control max-age 1d, held to max_interval 2h"
     status = d24(capsys, config, "status").out
     assert "(90m: the feed's ttl 90m)" in status
+
+
+def test_metrics_count_per_source_kind_what_was_found_resolved_and_failed() -> None:
+    from d24watch.metrics import Metrics
+    from d24watch.models import SourceReport
+
+    metrics = Metrics()
+    metrics.source(SourceReport("Search", ok=True, new=2, kind="feed", found=3, resolved=2, unresolved=1))
+    metrics.source(SourceReport("Chan", ok=False, error="fetch: HTTP 500", kind="telegram"))
+    text = metrics.render().decode()
+    assert 'd24watch_kind_items_found_total{kind="feed"} 3.0' in text
+    assert 'd24watch_aggregator_links_total{kind="feed",outcome="resolved"} 2.0' in text
+    assert 'd24watch_aggregator_links_total{kind="feed",outcome="unresolved"} 1.0' in text
+    assert 'd24watch_kind_polls_total{kind="telegram",outcome="error"} 1.0' in text

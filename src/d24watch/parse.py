@@ -22,7 +22,7 @@ _TAGS = re.compile(r"<[^>]+>")
 _INLINE_HTML = re.compile(
     r"</?(?:a|abbr|b|big|br|cite|code|em|font|i|mark|p|q|s|small|span|strong|sub|sup|u)(?:\s[^>]*)?/?>", re.IGNORECASE
 )
-_NOT_ARTICLE = re.compile(
+NOT_ARTICLE = re.compile(
     r"/(tag|tags|category|categories|author|authors|topic|topics|page|search|login|subscribe|about|contact|"
     r"feed|rss|video|videos|gallery|photos)(/|$)",
     re.IGNORECASE,
@@ -228,7 +228,7 @@ def _site(host: str) -> str:
 
 
 def _article_like(path: str) -> bool:
-    if _NOT_ARTICLE.search(path):
+    if NOT_ARTICLE.search(path):
         return False
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if last.endswith((".html", ".htm", ".php", ".aspx", ".vnp", ".epi", ".ldo")):

@@ -8,6 +8,7 @@ parser (no DTD, no network, no entity expansion)."""
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +17,23 @@ from urllib.parse import urljoin, urlsplit
 
 from d24watch.errors import ParseError
 from d24watch.models import FeedEntry
-from d24watch.parse import declares_entities
+from d24watch.parse import NOT_ARTICLE, declares_entities
 from d24watch.text import repair_text
 
 MAX_SITEMAPS_IN_ROBOTS = 20
+# Child sitemaps that list a site's sections rather than its articles (WordPress and Yoast name
+# them so: category-sitemap.xml, post_tag-sitemap.xml, author-sitemap.xml, page-sitemap.xml).
+_SECTION_SITEMAP = re.compile(
+    r"(category|categories|tag|tags|topic|topics|author|authors|page|video|image)s?[-_.]", re.I
+)
+
+
+def section_sitemap(url: str) -> bool:
+    """Whether a child sitemap lists sections, tags, authors or media rather than articles."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    return bool(_SECTION_SITEMAP.match(name)) or name.split("-", 1)[0].lower() in {"post_tag", "product"}
+
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -147,7 +161,7 @@ def parse_sitemap(
                 fields[field] = " ".join((element.text or "").split())[:2000]
             elif name == "sitemap" and kind == "index":
                 link = _absolute(url, fields.get("loc"))
-                if link:
+                if link and not section_sitemap(link):
                     children.append(Child(link, fields.get("lastmod") or None))
             elif name == "url" and kind == "urlset":
                 count += 1
@@ -193,8 +207,9 @@ def _absolute(base: str, loc: str | None) -> str | None:
 
 def _entry(base: str, fields: dict[str, str]) -> FeedEntry | None:
     link = _absolute(base, fields.get("loc"))
-    if link is None:
-        return None
+    path = urlsplit(link).path if link else ""
+    if link is None or path in ("", "/") or NOT_ARTICLE.search(path):
+        return None  # the home page, a section, a tag or an author page: not an article
     lastmod = fields.get("lastmod") or None
     return FeedEntry(
         guid=None,
