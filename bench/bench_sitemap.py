@@ -119,7 +119,7 @@ def main() -> None:
                 path = f"/thoi-su/bai-viet-so-{n:06d}-ve-tin-tuc-trong-ngay.html"
                 server.serve(path, article_page(f"Bài viết số {n}", prose(n)[:3], lang="vi"))
             source = f'\n[[sources]]\nname = "Big sitemap"\nkind = "sitemap"\nurl = "{server.url("/sitemap.xml")}"\ninterval = "30m"\n'
-            config = write_config(folder, source, fetch="max_bytes = 100_000_000\nextract_workers = 2")
+            config = write_config(folder, source, fetch="max_bytes = 100_000_000")
             init, _ = d24_process(config, "init")
             assert init.code == 0, init.err
             print()

@@ -7,6 +7,7 @@ parser (no DTD, no network, no entity expansion)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zlib
@@ -85,6 +86,7 @@ _NEWS_FIELDS = frozenset({"title", "publication_date", "language", "name"})
 _OWN_FIELDS = frozenset({"loc", "lastmod"})
 
 
+@functools.lru_cache(maxsize=256)
 def _local(tag: object) -> tuple[str, str]:
     """(namespace, local name) of an element's tag; comments and the like give ("", "")."""
     name = tag if isinstance(tag, str) else ""
@@ -132,12 +134,12 @@ def parse_sitemap(
 
     kind: Literal["index", "urlset"] | None = None
     children: list[Child] = []
-    kept: list[tuple[datetime | None, int, FeedEntry]] = []
+    kept: list[tuple[datetime | None, int, dict[str, str]]] = []
     fields: dict[str, str] = {}
     count = 0
     parser: Any = etree.iterparse(
         io.BytesIO(body),
-        events=("start", "end"),
+        events=("end",),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -146,38 +148,36 @@ def parse_sitemap(
         remove_pis=True,
     )
     try:
-        for event, element in parser:
+        for _, element in parser:
+            if kind is None:
+                root = _local(element.getroottree().getroot().tag)[1]
+                if root not in ("sitemapindex", "urlset"):
+                    raise ParseError(url, f"not a sitemap: the document is <{root}>")
+                kind = "index" if root == "sitemapindex" else "urlset"
             space, name = _local(element.tag)
-            if event == "start":
-                if kind is None:
-                    if name not in ("sitemapindex", "urlset"):
-                        raise ParseError(url, f"not a sitemap: the document is <{name}>")
-                    kind = "index" if name == "sitemapindex" else "urlset"
-                elif name in ("url", "sitemap"):
-                    fields = {}
-                continue
             field = _field(space, name)
             if field is not None:
                 fields[field] = " ".join((element.text or "").split())[:2000]
-            elif name == "sitemap" and kind == "index":
+                continue
+            if name == "sitemap" and kind == "index":
                 link = _absolute(url, fields.get("loc"))
                 if link and not section_sitemap(link):
                     children.append(Child(link, fields.get("lastmod") or None))
             elif name == "url" and kind == "urlset":
                 count += 1
-                entry = _entry(url, fields)
-                if entry is not None:
-                    dated = entry.published_at or when(fields.get("lastmod"))
-                    if since is None or dated is None or dated > since:
-                        kept.append((dated, count, entry))
-                        if len(kept) > 4 * limit:
-                            kept = _newest(kept, limit)
-            if name in ("url", "sitemap"):
-                # Drop what was read, and the siblings before it, so memory stays flat.
-                element.clear()
-                parent = element.getparent()
-                while parent is not None and element.getprevious() is not None:
-                    del parent[0]
+                dated = when(fields.get("publication_date")) or when(fields.get("lastmod"))
+                if _listable(url, fields.get("loc")) and (since is None or dated is None or dated > since):
+                    kept.append((dated, count, fields))
+                    if len(kept) > 4 * limit:
+                        kept = _newest(kept, limit)
+            else:
+                continue
+            fields = {}
+            # Drop what was read, and the siblings before it, so memory stays flat.
+            element.clear()
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
     except etree.XMLSyntaxError as exc:
         if kind is None or not (count or children):
             raise ParseError(url, f"not a sitemap: malformed XML ({str(exc).splitlines()[0][:200]})") from None
@@ -187,12 +187,13 @@ def parse_sitemap(
     if kind == "index":
         children.sort(key=lambda c: when(c.lastmod) or datetime.min.replace(tzinfo=UTC), reverse=True)
         return Sitemap("index", children=tuple(children))
-    return Sitemap("urlset", entries=tuple(e for _, _, e in _newest(kept, limit)), urls=count)
+    entries = (_entry(url, found) for _, _, found in _newest(kept, limit))
+    return Sitemap("urlset", entries=tuple(e for e in entries if e is not None), urls=count)
 
 
 def _newest(
-    kept: list[tuple[datetime | None, int, FeedEntry]], limit: int
-) -> list[tuple[datetime | None, int, FeedEntry]]:
+    kept: list[tuple[datetime | None, int, dict[str, str]]], limit: int
+) -> list[tuple[datetime | None, int, dict[str, str]]]:
     """Dated pages newest first, then undated ones in the sitemap's order."""
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(kept, key=lambda k: (k[0] is None, -(k[0] or oldest).timestamp(), k[1]))[:limit]
@@ -205,11 +206,28 @@ def _absolute(base: str, loc: str | None) -> str | None:
     return link if urlsplit(link).scheme in ("http", "https") else None
 
 
+_ABSOLUTE = re.compile(r"https?://[^/?#\s]+(/[^?#]*)?", re.IGNORECASE)
+
+
+def _listable(base: str, loc: str | None) -> bool:
+    """Whether a sitemap's page may be an article: not the home page, a section, a tag or an author page."""
+    if not loc:
+        return False
+    found = _ABSOLUTE.match(loc)  # the usual case, read without urljoin's cost
+    if found is not None:
+        path = found.group(1) or ""
+    else:
+        link = _absolute(base, loc)
+        if link is None:
+            return False
+        path = urlsplit(link).path
+    return path not in ("", "/") and not NOT_ARTICLE.search(path)
+
+
 def _entry(base: str, fields: dict[str, str]) -> FeedEntry | None:
     link = _absolute(base, fields.get("loc"))
-    path = urlsplit(link).path if link else ""
-    if link is None or path in ("", "/") or NOT_ARTICLE.search(path):
-        return None  # the home page, a section, a tag or an author page: not an article
+    if link is None:
+        return None
     lastmod = fields.get("lastmod") or None
     return FeedEntry(
         guid=None,
