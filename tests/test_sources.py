@@ -144,6 +144,46 @@ def test_search_feed_items_resolve_to_the_publisher_and_one_story_is_stored_once
     assert len(_alerts(hook)) == len(alerted) + 1  # the third article's directive, once
 
 
+def test_a_search_item_resolved_late_becomes_a_copy_of_the_outlets_own_article(
+    tmp_path: Path, server: LocalServer, capsys: Any
+) -> None:
+    """An item that could not be resolved is stored under its aggregator link; the outlet's own
+    feed stores the story under its URL. Once the link resolves to that URL, the two are one
+    article: the search item becomes its copy, out of search and the near-duplicate index."""
+    gn = GoogleNewsDouble(server)
+    story = server.serve(
+        "/news/lawyer-still-jailed-2024-12-02", article_page("Lawyer still jailed", [*prose(2)[:2], BACH])
+    )
+    late = new_id("late-token")
+    gn.interstitial(late, params=False)
+    server.serve(
+        "/gnews",
+        google_news_feed([("Lawyer still jailed", gn.link(late), "Outlet", "https://outlet.example")]),
+        "application/rss+xml",
+    )
+    server.serve(
+        "/outlet-feed", rss([{"title": "Lawyer still jailed", "link": story, "guid": "o-1"}]), "application/rss+xml"
+    )
+    sources = _source("Outlet", server.url("/outlet-feed")) + _source(
+        "Search", server.url("/gnews"), aggregator="google-news"
+    )
+    config = write_config(tmp_path, sources, fetch="aggregator_gap = 0")
+    assert d24(capsys, config, "init").code == 0
+    assert d24(capsys, config, "poll").code == 0
+    originals = [r for r in fetched(export(capsys, config)) if r["duplicate_of"] is None]
+    assert sorted(r["url"] for r in originals) == sorted([story, gn.link(late)])
+
+    gn.known[late] = story
+    gn.interstitial(late)
+    assert d24(capsys, config, "poll").code == 0
+    rows = fetched(export(capsys, config))
+    assert [r["url"] for r in rows if r["duplicate_of"] is None] == [story]
+    [copy] = [r for r in rows if r["source"] == "Search"]
+    assert copy["url"] == story and copy["via"] == gn.link(late) and copy["duplicate_of"] == story
+    search = d24(capsys, config, "search", "Lawyer still jailed")
+    assert search.out.count(story) == 1
+
+
 def test_aggregator_is_set_for_news_google_com_and_refused_for_other_kinds(tmp_path: Path, capsys: Any) -> None:
     """A news.google.com feed needs no key; `aggregator` on a sitemap is a config error."""
     from d24watch.config import load_config

@@ -219,6 +219,18 @@ class Ingest:
         if entry.via is not None and not entry.unresolved:
             # Stored under its aggregator link when that could not be resolved; now it can.
             canonical = page_canonical(intent.candidate.canonical, prepared.article.canonical_url)
+            other = self.store.by_canonical(canonical)
+            if (
+                other is not None
+                and other.id != known.id
+                and self.store.entities_of(known.id) <= self.store.entities_of(other.id)
+            ):
+                # The publisher's own feed brought it already: one article, this one its copy.
+                self.store.fold_into(
+                    known.id, other.id, url=intent.candidate.url, canonical_url=canonical, via=entry.via
+                )
+                outcome.duplicates += 1
+                return
             self.store.relink_article(known.id, url=intent.candidate.url, canonical_url=canonical, via=entry.via)
         reason = revision_reason(known, prepared.text_hash, prepared.article.text, page_failed=read.page_failed)
         if reason is None:

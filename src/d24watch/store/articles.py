@@ -145,6 +145,22 @@ class ArticlesStore(Base):
             (url, canonical_url, via, article_id),
         )
 
+    @in_transaction
+    def fold_into(self, article_id: int, original: int, *, url: str, canonical_url: str, via: str | None) -> None:
+        """An article stored under its aggregator link turns out, once resolved, to be one already
+        stored from the publisher's own feed: it becomes a copy of that one, out of the indexes."""
+        self.conn.execute(
+            "UPDATE articles SET url = ?, canonical_url = ?, via = COALESCE(via, ?), duplicate_of = ?, "
+            "duplicate_reason = 'url', page_pending = 0 WHERE id = ?",
+            (url, canonical_url, via, original, article_id),
+        )
+        self.conn.execute("DELETE FROM search_index WHERE rowid = ?", (article_id,))
+        row = self.conn.execute("SELECT shingles, sig FROM signatures WHERE article_id = ?", (article_id,)).fetchone()
+        if row is not None:
+            keys = band_keys(Signature.from_bytes(row[1], int(row[0])))
+            self.conn.executemany("DELETE FROM lsh WHERE key = ? AND article_id = ?", [(k, article_id) for k in keys])
+            self.conn.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
+
     @reads
     def resolved_link(self, identifier: str) -> str | None:
         """The publisher's URL an aggregator ID was resolved to before."""
