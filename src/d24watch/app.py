@@ -32,8 +32,8 @@ class App:
     clock: Callable[[], datetime] = utc_now
 
     @classmethod
-    def load(cls, config_path: Path) -> App:
-        config = load_config(config_path)
+    def load(cls, config_path: Path, *, environ: Mapping[str, str] | None = None) -> App:
+        config = load_config(config_path, environ=environ)
         return cls(config, load_watchlist(config.watchlist))
 
     @contextmanager

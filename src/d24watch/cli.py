@@ -61,10 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("deliver", "retry pending deliveries whose back-off has passed")
     digest = add("digest", "send one digest of everything matched and not yet digested")
     digest.add_argument("--dry-run", action="store_true", help="print the plain-text digest; mark nothing")
-    run = add("run", "the daemon: sources on their intervals, the digest on its schedule, /healthz and /metrics")
-    run.add_argument(
-        "--listen", metavar="HOST:PORT", help="where /healthz and /metrics answer (default: server.listen)"
+    run = add(
+        "run", "the daemon: sources on their intervals, the digest on its schedule, the workspace, /healthz, /metrics"
     )
+    run.add_argument(
+        "--listen", metavar="HOST:PORT", help="where the workspace and /healthz answer (default: server.listen)"
+    )
+    serve = add("serve", "the workspace alone, without polling or sending (for browsing a copy of the database)")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="where it answers (default: server.listen)")
     add("status", "a table of sources and deliveries")
     search = add("search", "full-text search of the stored corpus, newest first")
     search.add_argument("query", nargs="+", help="words to find (diacritics and case are ignored)")
@@ -387,6 +391,31 @@ def cmd_run(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     return Daemon(app, listen=args.listen).run()
 
 
+def cmd_serve(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    import signal
+    import threading
+
+    from d24watch.web import WebServer, create_app
+
+    app = App.load(config_path)
+    setup_logging(app.config.log_format, app.config.log_level, debug=debug)
+    with app.store():
+        pass  # the database must exist and be at this schema version
+    listen = args.listen or app.config.listen
+    server = WebServer(create_app(app, listen=listen), listen).start()
+    print(f"d24watch workspace at {server.address}/ (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stop.wait(0.5) and server.thread.is_alive():
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     from d24watch.demo import run_demo
 
@@ -434,6 +463,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "deliver": cmd_deliver,
     "digest": cmd_digest,
     "run": cmd_run,
+    "serve": cmd_serve,
     "demo": cmd_demo,
     "recheck": cmd_recheck,
     "evidence": cmd_evidence,

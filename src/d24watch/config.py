@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from d24watch import __version__
 from d24watch.channels import ChannelConfig, read_channels
 from d24watch.errors import ConfigErrors
+from d24watch.secret import Secret
 from d24watch.tomlfile import Reader, load_toml, parse_duration, schedule_interval, validate_cron
 
 DEFAULT_CONFIG = "config/d24watch.toml"
@@ -85,6 +86,10 @@ class Config:
     recheck: tuple[timedelta, ...]
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    read_token: Secret | None = None  # the workspace's tokens: reading, and reading and triage
+    triage_token: Secret | None = None
+    read_token_env: str = "D24WATCH_READ_TOKEN"  # where they come from, to name in messages
+    triage_token_env: str = "D24WATCH_TRIAGE_TOKEN"
 
     @property
     def state_dir(self) -> Path:
@@ -179,8 +184,18 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
     except (ZoneInfoNotFoundError, ValueError):
         r.problem("digest.timezone", f"{timezone!r} is not a known time zone")
 
-    server = r.table(data, "server", {"listen"})
+    server = r.table(data, "server", {"listen", "read_token_env", "triage_token_env", "read_token", "triage_token"})
     listen = r.get(server, "server", "listen", str, "127.0.0.1:8024")
+    tokens: dict[str, Secret | None] = {}
+    token_envs: dict[str, str] = {}
+    for role in ("read", "triage"):
+        env_name = r.get(server, "server", f"{role}_token_env", str, f"D24WATCH_{role.upper()}_TOKEN")
+        token_envs[role] = env_name
+        literal = r.get(server, "server", f"{role}_token", str, "")
+        value = env.get(env_name) or literal
+        if value and len(value) < 16:
+            r.problem(f"server.{role}_token_env", f"the token in {env_name} is too short: use 16 characters or more")
+        tokens[role] = Secret(value) if value else None
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         r.problem("server.listen", f"{listen!r} is not HOST:PORT")
@@ -222,6 +237,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         recheck=tuple(sorted(recheck)),
         log_format=log_format,
         log_level=log_level,
+        read_token=tokens["read"],
+        triage_token=tokens["triage"],
+        read_token_env=token_envs["read"],
+        triage_token_env=token_envs["triage"],
     )
 
 

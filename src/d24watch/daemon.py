@@ -1,11 +1,11 @@
 """The daemon (the only APScheduler import): a tick job that polls the sources that are due, the
-digest on its schedule, retries of pending deliveries, and /healthz and /metrics over HTTP.
+digest on its schedule, retries of pending deliveries, and the workspace with /healthz and /metrics
+over HTTP.
 SIGTERM or SIGINT stop it within 10 s; a job that raises is logged and counted, and the daemon goes on."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +35,7 @@ from d24watch.errors import D24WatchError
 from d24watch.metrics import CONTENT_TYPE, Metrics
 from d24watch.store import Store, iso
 from d24watch.tomlfile import schedule_interval
+from d24watch.web import WebServer, create_app
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600},
             timezone=UTC,
         )
-        self.httpd: ThreadingHTTPServer | None = None
+        self.httpd: WebServer | None = None
         self.health_timeout_s = 5.0
 
     # -- schedule ----------------------------------------------------------------------------
@@ -211,49 +211,19 @@ class Daemon:
         }
         return (200 if body["status"] == "ok" else 503), body
 
-    def _serve(self) -> ThreadingHTTPServer:
-        host, _, port = self.listen.rpartition(":")
-        daemon = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/healthz":
-                    status, body = daemon.health()
-                    self._reply(status, "application/json", json.dumps(body).encode())
-                elif path == "/metrics":
-                    self._reply(200, CONTENT_TYPE, daemon.metrics.render())
-                else:
-                    self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
-
-            def _reply(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-        try:
-            httpd = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
-        except OSError as exc:
-            raise D24WatchError(f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
-        httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, name="http", daemon=True).start()
-        return httpd
+    def _serve(self) -> WebServer:
+        """The workspace with /healthz and /metrics, from a thread and an event loop of its own."""
+        asgi = create_app(
+            self.app, listen=self.listen, health=self.health, metrics=lambda: (self.metrics.render(), CONTENT_TYPE)
+        )
+        return WebServer(asgi, self.listen).start()
 
     # -- life --------------------------------------------------------------------------------
 
     @property
     def address(self) -> str | None:
         """http://HOST:PORT where /healthz answers, once listening."""
-        if self.httpd is None:
-            return None
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.httpd.address if self.httpd is not None else None
 
     def run(self, *, handle_signals: bool = True) -> int:
         """Serve until SIGTERM or SIGINT (or until `stopping` is set, when run without signals)."""
@@ -292,8 +262,7 @@ class Daemon:
                     break
             time.sleep(0.05)
         if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+            self.httpd.stop()
         with self.lock:
             busy = self.running_jobs
         if busy and leave_stuck_jobs:

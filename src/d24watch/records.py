@@ -29,6 +29,10 @@ def article_record(store: Store, watchlist: Watchlist, row: Article) -> dict[str
         "duplicate_of": store.article_url(row.duplicate_of) if row.duplicate_of else None,
         "entities": entities_payload(watchlist, store.hits_for(row.id)),
         "links": json.loads(row.links) if row.links else [],
+        "triage": {
+            entity: {"verdict": t.verdict, "reason": t.reason, "note": t.note, "decided_at": t.decided_at}
+            for entity, t in store.triage_of(row.id).items()
+        },
     }
 
 

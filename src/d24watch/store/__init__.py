@@ -1,5 +1,5 @@
 """The only SQL and the only sqlite-utils import: one `Store` over one connection, built from one
-part per concern (schema, sources, articles, hits, evidence, outbox, queries). The store applies
+part per concern (schema, sources, articles, hits, evidence, outbox, queries, triage). The store applies
 what it is handed and decides nothing; each method says by its marker (base.py) whether it must
 run inside `transaction()`."""
 
@@ -16,11 +16,12 @@ from d24watch.store.outbox import OutboxStore
 from d24watch.store.queries import QueriesStore
 from d24watch.store.schema import MIGRATIONS, SCHEMA_VERSION, SchemaStore
 from d24watch.store.sources import SourcesStore
+from d24watch.store.triage import TriageStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Store", "iso", "parse_iso"]
 
 
-class Store(SchemaStore, SourcesStore, ArticlesStore, HitsStore, EvidenceStore, OutboxStore, QueriesStore):
+class Store(SchemaStore, SourcesStore, ArticlesStore, HitsStore, EvidenceStore, OutboxStore, QueriesStore, TriageStore):
     @own_transaction
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))

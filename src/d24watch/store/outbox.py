@@ -16,6 +16,13 @@ from d24watch.store.rows import DeliveryCounts, DigestLine, FailingDelivery, Out
 DIGEST = "digest"  # the outbox event of a digest delivery
 
 
+# A mention marked not relevant leaves every digest not yet sent.
+_KEPT = (
+    "NOT EXISTS (SELECT 1 FROM triage t WHERE t.article_id = dq.article_id AND t.entity_id = dq.entity_id "
+    "AND t.verdict = 'not-relevant')"
+)
+
+
 def _outbox_row(row: dict[str, Any]) -> OutboxRow:
     event = None if row["event"] == DIGEST else EventRef.from_key(row["event"])
     return OutboxRow(
@@ -107,8 +114,8 @@ class OutboxStore(Base):
         return [
             _digest_line(r)
             for r in self.db.query(
-                "SELECT article_id, entity_id, event, created_at FROM digest_queue "
-                "WHERE channel = ? AND digested_at IS NULL ORDER BY created_at, article_id, entity_id",
+                "SELECT article_id, entity_id, event, created_at FROM digest_queue dq "
+                f"WHERE channel = ? AND digested_at IS NULL AND {_KEPT} ORDER BY created_at, article_id, entity_id",
                 [channel],
             )
         ]
@@ -118,7 +125,7 @@ class OutboxStore(Base):
         """Gather the channel's unbatched digest lines into one pending delivery (event `digest`);
         its id, or None when there is nothing new."""
         count = self.conn.execute(
-            "SELECT count(*) FROM digest_queue WHERE channel = ? AND digested_at IS NULL AND batch_id IS NULL",
+            f"SELECT count(*) FROM digest_queue dq WHERE channel = ? AND digested_at IS NULL AND batch_id IS NULL AND {_KEPT}",
             (channel,),
         ).fetchone()[0]
         if not count:
@@ -140,7 +147,7 @@ class OutboxStore(Base):
         return [
             _digest_line(r)
             for r in self.db.query(
-                "SELECT article_id, entity_id, event, created_at FROM digest_queue WHERE batch_id = ? "
+                f"SELECT article_id, entity_id, event, created_at FROM digest_queue dq WHERE batch_id = ? AND {_KEPT} "
                 "ORDER BY created_at, article_id, entity_id",
                 [batch_id],
             )

@@ -209,3 +209,44 @@ class SearchResult:
     published_at: str | None
     fetched_at: str
     excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRow:
+    """A researcher's verdict on one mention (article, entity)."""
+
+    article_id: int
+    entity_id: str
+    verdict: str  # "relevant" or "not-relevant"
+    reason: str | None  # of a not-relevant one: "namesake", "another-directive", "other"
+    note: str | None
+    decided_at: str
+    title: str | None = None  # of the article, in an entity's history
+    url: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TriageRow:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One article naming one entity, with its triage state and how many copies were folded into it."""
+
+    article_id: int
+    entity_id: str
+    first_seen_at: str
+    title: str
+    url: str
+    source: str
+    published_at: str | None
+    fetched_at: str
+    language: str | None
+    verdict: str | None
+    reason: str | None
+    note: str | None
+    copies: int
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Mention:
+        return cls(**_pick(cls, row))

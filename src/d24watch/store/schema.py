@@ -173,6 +173,28 @@ def _m6_coverage(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m7_triage(db: sqlite_utils.Database) -> None:
+    """Researchers' verdicts on each (article, entity) mention, the latest in `triage` and every
+    one in `triage_log`; mentions by entity and time, for the workspace's pages and feeds."""
+    db.executescript(
+        """
+        CREATE TABLE triage (
+            article_id INTEGER NOT NULL REFERENCES articles(id), entity_id TEXT NOT NULL,
+            verdict TEXT NOT NULL, reason TEXT, note TEXT, decided_at TEXT NOT NULL,
+            PRIMARY KEY (article_id, entity_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE triage_log (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL, entity_id TEXT NOT NULL,
+            verdict TEXT NOT NULL, reason TEXT, note TEXT, decided_at TEXT NOT NULL
+        );
+        CREATE INDEX triage_log_entity ON triage_log(entity_id, id);
+        CREATE INDEX article_entities_entity ON article_entities(entity_id, first_seen_at);
+        CREATE INDEX article_entities_seen ON article_entities(first_seen_at);
+        CREATE INDEX articles_duplicate ON articles(duplicate_of);
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_delivery,
@@ -180,6 +202,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m4_evidence,
     _m5_site_blocks,
     _m6_coverage,
+    _m7_triage,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
