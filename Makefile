@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench demo fuzz clean
+.PHONY: run test lint typecheck bench demo fuzz clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+# The workspace's browser tests drive Debian's Chromium; installed here when missing and possible
+# (as root, with apt-get), otherwise those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+		echo "chromium could not be installed: the browser tests will skip"; \
+	else echo "chromium is not installed and cannot be installed here: the browser tests will skip"; fi
+
+test: $(STAMP) lint typecheck browser
 	$(BIN)/python -m pytest -W error -q
 
 $(VENV)/.bench: $(STAMP)

@@ -134,6 +134,8 @@ def test_run_polls_on_schedule_sends_a_digest_and_stops_cleanly_on_sigterm(
         assert 'd24watch_kind_items_found_total{kind="feed"}' in metrics
         assert "d24watch_cycle_duration_seconds_count" in metrics
         assert _get(daemon.base + "/nothing")[0] == 404
+        status, inbox = _get(daemon.base + "/")  # the workspace, on the same port, open on loopback
+        assert status == 200 and b"Labour official detained" in inbox and b"No token is set" in inbox
     finally:
         code, took = daemon.stop()
     assert code == 0 and took < 10

@@ -77,7 +77,7 @@ def test_hostile_titles_render_inert_and_every_answer_carries_the_security_heade
         headers = answer.headers
         assert "default-src 'none'" in headers["content-security-policy"]
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
-        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "same-origin"
     article = client.get(f"/article/{ids['directive']}").text
     assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;" in article
 

@@ -119,9 +119,10 @@ class TriageStore(Base):
 
     @reads
     def entity_weeks(self, entity_id: str) -> list[tuple[str, int]]:
-        """(Monday of the week as YYYY-MM-DD, mentions found that week), oldest first."""
+        """(Monday of the week as YYYY-MM-DD, mentions published that week, or found when the date is
+        unknown), oldest first."""
         rows = self.conn.execute(
-            "SELECT date(ae.first_seen_at, 'weekday 0', '-6 days') AS week, count(*) "
+            "SELECT date(coalesce(a.published_at, ae.first_seen_at), 'weekday 0', '-6 days') AS week, count(*) "
             "FROM article_entities ae JOIN articles a ON a.id = ae.article_id "
             "WHERE ae.entity_id = ? AND a.duplicate_of IS NULL GROUP BY week ORDER BY week",
             (entity_id,),

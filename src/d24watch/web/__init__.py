@@ -32,10 +32,14 @@ CSP = (
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # a POST's Origin is still sent to this site
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+ICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2430"/>'
+    b'<path d="M4 11V5h2.5a3 3 0 0 1 0 6z" fill="none" stroke="#ffe58a" stroke-width="1.6"/></svg>'
+)
 Health = Callable[[], tuple[int, dict[str, Any]]]
 
 
@@ -93,6 +97,9 @@ def create_app(
     def stylesheet(request: Request) -> Response:
         return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
+    def icon(request: Request) -> Response:
+        return Response(ICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
     def not_found(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("not found\n", status_code=404)
 
@@ -100,6 +107,8 @@ def create_app(
         Route("/healthz", healthz),
         Route("/metrics", metrics_route),
         Route("/static/workspace.css", stylesheet),
+        Route("/favicon.ico", icon),
+        Route("/static/icon.svg", icon),
         Route("/", workspace.inbox),
         Route("/entity/{entity:str}", workspace.entity),
         Route("/article/{article:int}", workspace.article),

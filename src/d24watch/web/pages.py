@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -90,29 +90,35 @@ def snippet_pieces(hit: StoredHit) -> list[Piece]:
     return highlight(hit.snippet, [(at, at + len(hit.text))])
 
 
-def week_chart(weeks: list[tuple[str, int]], *, width: int = 640, height: int = 120) -> dict[str, Any]:
-    """Bars of mentions per week for an inline SVG (the last 104 weeks with mentions' span)."""
-    shown = weeks[-104:]
+def week_chart(
+    weeks: list[tuple[str, int]], today: date, *, width: int = 640, height: int = 120, span: int = 208
+) -> dict[str, Any]:
+    """Bars of mentions per week for an inline SVG: every week (empty ones too) from the first
+    mention, or at least 12 weeks back, to this week, at most `span` weeks."""
+    counts = dict(weeks)
+    this_week = today - timedelta(days=today.weekday())
+    first = min((date.fromisoformat(w) for w in counts), default=this_week)
+    start = max(min(first, this_week - timedelta(weeks=11)), this_week - timedelta(weeks=span - 1))
+    shown = []
+    week = start
+    while week <= this_week:
+        shown.append((week.isoformat(), counts.get(week.isoformat(), 0)))
+        week += timedelta(weeks=1)
     top = max((n for _, n in shown), default=0) or 1
-    step = width / max(1, len(shown))
+    step = width / len(shown)
+    plot = height - 20
     bars = [
         {
-            "x": round(i * step + step * 0.1, 2),
-            "w": round(max(1.0, step * 0.8), 2),
-            "h": round((height - 20) * n / top, 2),
-            "y": round(height - 14 - (height - 20) * n / top, 2),
-            "label": f"week of {week}: {n} mention{'s' if n != 1 else ''}",
+            "x": round(i * step + step * 0.15, 2),
+            "w": round(max(1.0, step * 0.7), 2),
+            "h": round(plot * n / top, 2),
+            "y": round(height - 14 - plot * n / top, 2),
+            "label": f"week of {w}: {n} mention{'s' if n != 1 else ''}",
         }
-        for i, (week, n) in enumerate(shown)
+        for i, (w, n) in enumerate(shown)
+        if n
     ]
-    return {
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "top": top,
-        "first": shown[0][0] if shown else "",
-        "last": shown[-1][0] if shown else "",
-    }
+    return {"width": width, "height": height, "bars": bars, "top": top, "first": shown[0][0], "last": shown[-1][0]}
 
 
 class Workspace:
@@ -219,7 +225,7 @@ class Workspace:
             entity=entity,
             mentions=mentions,
             counts=counts,
-            chart=week_chart(weeks),
+            chart=week_chart(weeks, datetime.now(UTC).date()),
             history=history,
             proposal=proposal,
             proposal_toml=proposal.toml(entity.unless) if proposal and proposal.words else "",
