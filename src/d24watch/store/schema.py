@@ -188,9 +188,10 @@ def _m7_triage(db: sqlite_utils.Database) -> None:
             verdict TEXT NOT NULL, reason TEXT, note TEXT, decided_at TEXT NOT NULL
         );
         CREATE INDEX triage_log_entity ON triage_log(entity_id, id);
-        CREATE INDEX article_entities_entity ON article_entities(entity_id, first_seen_at);
-        CREATE INDEX article_entities_seen ON article_entities(first_seen_at);
+        CREATE INDEX article_entities_entity ON article_entities(entity_id, first_seen_at, article_id);
+        CREATE INDEX article_entities_seen ON article_entities(first_seen_at, article_id);
         CREATE INDEX articles_duplicate ON articles(duplicate_of);
+        CREATE INDEX hits_entity ON hits(entity_id, id);
         """
     )
 

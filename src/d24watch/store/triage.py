@@ -22,7 +22,9 @@ _MENTION = (
     "SELECT ae.article_id, ae.entity_id, ae.first_seen_at, a.title, a.url, a.source, a.published_at, "
     "a.fetched_at, a.language, t.verdict, t.reason, t.note, "
     "(SELECT count(*) FROM articles c WHERE c.duplicate_of = a.id) AS copies "
-    "FROM article_entities ae JOIN articles a ON a.id = ae.article_id "
+    # CROSS JOIN keeps article_entities the outer loop, read newest first from its index, so a page
+    # of mentions costs its own rows, not a sort of the whole archive.
+    "FROM article_entities ae CROSS JOIN articles a ON a.id = ae.article_id "
     "LEFT JOIN triage t ON t.article_id = ae.article_id AND t.entity_id = ae.entity_id "
 )
 
@@ -71,10 +73,11 @@ class TriageStore(Base):
         ]
 
     @reads
-    def inbox(self, limit: int = 200) -> list[Mention]:
+    def inbox(self, limit: int = 200, offset: int = 0) -> list[Mention]:
         """Mentions not yet triaged in original articles, newest found first (not the seed corpus,
         which is known already)."""
-        return self._mentions("WHERE t.verdict IS NULL AND a.duplicate_of IS NULL AND a.source != 'seed'", [], limit)
+        where = "WHERE t.verdict IS NULL AND a.duplicate_of IS NULL AND a.source != 'seed'"
+        return self._mentions(where, [], limit, offset)
 
     @reads
     def entity_mentions(self, entity_id: str, *, limit: int = 200, offset: int = 0) -> list[Mention]:
@@ -99,6 +102,16 @@ class TriageStore(Base):
     def _mentions(self, where: str, args: list[Any], limit: int, offset: int = 0) -> list[Mention]:
         sql = f"{_MENTION}{where} ORDER BY ae.first_seen_at DESC, ae.article_id DESC LIMIT ? OFFSET ?"
         return [Mention.of(r) for r in self.db.query(sql, [*args, limit, offset])]
+
+    @reads
+    def open_count(self) -> int:
+        """Mentions not yet triaged (what the inbox holds in all)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM article_entities ae CROSS JOIN articles a ON a.id = ae.article_id "
+            "LEFT JOIN triage t ON t.article_id = ae.article_id AND t.entity_id = ae.entity_id "
+            "WHERE t.verdict IS NULL AND a.duplicate_of IS NULL AND a.source != 'seed'"
+        ).fetchone()
+        return int(row[0])
 
     @reads
     def entity_counts(self, entity_id: str) -> dict[str, int]:

@@ -34,7 +34,7 @@ from d24watch.store.triage import NOT_RELEVANT, REASONS, VERDICTS
 from d24watch.web.access import SESSION_COOKIE, SESSION_DAYS, Access, Grant, Role
 from d24watch.web.feeds import atom_feed, json_feed
 
-INBOX_LIMIT = 300
+INBOX_LIMIT = 100  # mentions on one page of the inbox
 PAGE = 100
 MAX_FORM = 16_384
 
@@ -178,10 +178,14 @@ class Workspace:
         grant = self.gate(request)
         if isinstance(grant, Response):
             return grant
+        page = _int(request.query_params.get("page"), 0)
         with self.store() as store:
-            mentions = store.inbox(INBOX_LIMIT)
+            mentions = store.inbox(INBOX_LIMIT, page * INBOX_LIMIT)
             groups = self._groups(store, mentions)
-        return self.page("inbox.html", request, grant, groups=groups, count=len(mentions), limit=INBOX_LIMIT)
+            total = store.open_count()
+        return self.page(
+            "inbox.html", request, grant, groups=groups, count=total, shown=len(mentions), page=page, limit=INBOX_LIMIT
+        )
 
     def _groups(self, store: Store, mentions: list[Mention]) -> list[Group]:
         watchlist = self.app.watchlist
