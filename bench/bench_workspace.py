@@ -24,14 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from tests.receiver import free_port  # noqa: E402
+
 from bench_poll import Site, build_site  # noqa: E402
 from bench_rematch import build  # noqa: E402
 
-from tests.receiver import free_port  # noqa: E402
-
 
 def config_text(bases: list[str]) -> str:
-    sources = "".join(f'\n[[sources]]\nname = "feed {n}"\nurl = "{b}/feed"\ninterval = "30m"\n' for n, b in enumerate(bases))
+    sources = "".join(
+        f'\n[[sources]]\nname = "feed {n}"\nurl = "{b}/feed"\ninterval = "30m"\n' for n, b in enumerate(bases)
+    )
     return (
         '[storage]\ndatabase = "state/d24watch.db"\n[fetch]\nallow_private_addresses = true\n'
         '[watch]\nwatchlist = "watchlist.toml"\n[log]\nlevel = "warning"\n'
@@ -48,7 +50,9 @@ def prepare(folder: Path, articles: int) -> Path:
         database.parent.mkdir(parents=True, exist_ok=True)
         seconds = build(database, articles)
         print(f"store: {articles:,} articles built in {seconds:.0f} s", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "d24watch", "--config", str(config), "rematch"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "d24watch", "--config", str(config), "rematch"], check=True, capture_output=True
+        )
     subprocess.run([sys.executable, "-m", "d24watch", "--config", str(config), "init"], check=True, capture_output=True)
     return config
 
@@ -58,7 +62,9 @@ def targets(database: Path) -> dict[str, list[str]]:
     busiest = conn.execute(
         "SELECT entity_id, count(*) FROM article_entities GROUP BY entity_id ORDER BY 2 DESC LIMIT 1"
     ).fetchone()
-    ids = [r[0] for r in conn.execute("SELECT DISTINCT article_id FROM article_entities ORDER BY article_id DESC LIMIT 40")]
+    ids = [
+        r[0] for r in conn.execute("SELECT DISTINCT article_id FROM article_entities ORDER BY article_id DESC LIMIT 40")
+    ]
     total = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
     mentions = conn.execute("SELECT count(*) FROM article_entities").fetchone()[0]
     conn.close()
@@ -131,7 +137,9 @@ def main() -> int:
         out, _ = poll.communicate()
         summary = out.strip().splitlines()[-1] if out.strip() else "(no output)"
         print(f"poll during the busy run: {summary}\n")
-        print("| page | idle p50 ms | idle p95 ms | during a poll p50 ms | during a poll p95 ms | requests during the poll |")
+        print(
+            "| page | idle p50 ms | idle p95 ms | during a poll p50 ms | during a poll p95 ms | requests during the poll |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         worst = 0.0
         for name in pages:
