@@ -558,3 +558,52 @@ def test_a_poll_killed_half_way_and_run_again_delivers_each_match_exactly_once(
     db = sqlite3.connect(tmp_path / "state" / "d24watch.db")
     assert db.execute("SELECT count(*), sum(status = 'sent') FROM outbox").fetchone() == (4, 4)
     db.close()
+
+
+def test_standard_webhooks_library_verifies_the_call_and_refuses_an_old_one(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any, monkeypatch: Any
+) -> None:
+    """A receiver using the Standard Webhooks library (`standardwebhooks`) verifies d24watch's
+    call with the secret in the standard's form, and refuses a body altered in transit or a call
+    whose timestamp is more than five minutes old (a replay)."""
+    import base64
+
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    _articles(server, {"/binh": ("Labour official detained", [BINH])})
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), _webhook(receiver))
+    d24(capsys, config, "init")
+    assert d24(capsys, config, "poll").code == 0
+    [post] = receiver.posts
+    hook = Webhook("whsec_" + base64.b64encode(SECRET.encode()).decode())
+    assert hook.verify(post.body, post.headers)["delivery_id"] == post.headers["webhook-id"]
+    assert post.headers["webhook-id"] == post.headers["x-d24watch-delivery"]
+    assert abs(int(post.headers["webhook-timestamp"]) - time.time()) < 60
+    with pytest.raises(WebhookVerificationError):
+        hook.verify(post.body.replace(b"Labour", b"Lab0ur"), post.headers)
+
+    real = time.time
+    monkeypatch.setattr("d24watch.deliver.webhook.time.time", lambda: real() - 600)
+    _articles(server, {"/binh": ("Labour official detained", [BINH]), "/directive": ("Secret order", [DIRECTIVE])})
+    assert d24(capsys, config, "poll").code == 0
+    old = receiver.posts[-1]
+    assert old.headers["webhook-id"] != post.headers["webhook-id"]
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        hook.verify(old.body, old.headers)
+
+
+def test_a_secret_in_the_standard_form_is_used_as_its_key(
+    tmp_path: Path, server: LocalServer, receiver: Receiver, capsys: Any
+) -> None:
+    import base64
+
+    from standardwebhooks.webhooks import Webhook
+
+    key = base64.b64encode(b"\x00\x01 a binary key of some length \xff").decode()
+    _articles(server, {"/binh": ("Labour official detained", [BINH])})
+    hook_config = f'\n[notify.webhook]\nmode = "immediate"\nurl = "{receiver.url("/hook")}"\nsecret = "whsec_{key}"\n'
+    config = _config(tmp_path, feed_source("Local", server.url("/feed")), hook_config)
+    d24(capsys, config, "init")
+    assert d24(capsys, config, "poll").code == 0
+    [post] = receiver.posts
+    assert Webhook(f"whsec_{key}").verify(post.body, post.headers)["event"] == "mention"
