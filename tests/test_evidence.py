@@ -4,6 +4,7 @@ takedowns into one event each, and `d24watch evidence` handing one article over.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -53,6 +54,20 @@ def _setup(tmp_path: Path, server: LocalServer, receiver: Receiver, paths: list[
     return config, app, clock
 
 
+def _read_records(stream: Any) -> Iterator[dict[str, Any]]:
+    for r in ArchiveIterator(stream):
+        yield {
+            "type": r.rec_type,
+            "id": r.rec_headers.get_header("WARC-Record-ID"),
+            "uri": r.rec_headers.get_header("WARC-Target-URI"),
+            "concurrent_to": r.rec_headers.get_header("WARC-Concurrent-To"),
+            "status": r.http_headers.get_statuscode() if r.http_headers and r.rec_type == "response" else None,
+            "http": r.http_headers.to_str() if r.http_headers else "",
+            "sha256": r.rec_headers.get_header("D24Watch-Body-SHA256"),
+            "body": r.content_stream().read(),
+        }
+
+
 def _events(receiver: Receiver) -> list[dict[str, Any]]:
     return [json.loads(p.body) for p in receiver.accepted()]
 
@@ -67,21 +82,18 @@ def test_the_page_is_kept_in_warc_on_alert_and_reads_back_with_warcio(
     files = list((tmp_path / "state" / "warc").glob("*.warc.gz"))
     assert len(files) == 1
     with files[0].open("rb") as stream:
-        records = [
-            (
-                r.rec_type,
-                r.rec_headers.get_header("WARC-Target-URI"),
-                r.http_headers.get_statuscode(),
-                r.content_stream().read(),
-                r.rec_headers.get_header("D24Watch-Body-SHA256"),
-            )
-            for r in ArchiveIterator(stream)
-        ]
-    assert len(records) == 1
-    kind, uri, status, body, digest = records[0]
-    assert (kind, uri, status) == ("response", server.url("/a"), "200")
-    assert body == server.routes["/a"].body  # type: ignore[union-attr]
-    assert digest == hashlib.sha256(body).hexdigest()
+        records = list(_read_records(stream))
+    # The file opens with its warcinfo; the response is followed by its request.
+    assert [r["type"] for r in records] == ["warcinfo", "response", "request"]
+    info = records[0]["body"].decode()
+    assert "software: d24watch/" in info and "config-sha256: " in info and "format: WARC File Format 1.1" in info
+    response, request = records[1], records[2]
+    assert (response["uri"], response["status"]) == (server.url("/a"), "200")
+    assert response["body"] == server.routes["/a"].body  # type: ignore[union-attr]
+    digest = response["sha256"]
+    assert digest == hashlib.sha256(response["body"]).hexdigest()
+    assert request["concurrent_to"] == response["id"] and request["uri"] == server.url("/a")
+    assert request["http"].startswith("GET /a HTTP/1.1") and "user-agent" in request["http"].lower()
     with app.store() as store:
         row = store.find_article(server.url("/a"))
         assert row is not None
@@ -118,6 +130,13 @@ def test_an_edit_a_404_and_the_schedule_each_give_one_event(
     assert report.removed == 1
     removed = _events(receiver)[-1]
     assert removed["event"] == "removed" and removed["change"]["status"] == 404
+    # The 404 itself is on record, and the event names its WARC record.
+    responses = {}
+    for warc in (tmp_path / "state" / "warc").glob("*.warc.gz"):
+        with warc.open("rb") as stream:
+            responses.update({r["id"]: r for r in _read_records(stream) if r["type"] == "response"})
+    gone = responses[removed["change"]["record_id"]]
+    assert (gone["status"], gone["body"], gone["uri"]) == ("404", b"gone", server.url("/a"))
 
     hits = server.hits("/a")
     clock.advance(timedelta(days=30).total_seconds())
@@ -140,6 +159,12 @@ def test_a_redirect_to_the_home_page_and_a_page_emptied_are_removals(
     assert report.removed == 2
     reasons = sorted(e["change"]["reason"] for e in _events(receiver) if e["event"] == "removed")
     assert reasons[0].startswith("redirected to the home page") and reasons[1] == "the article's text is gone"
+    # The redirect that took the article down is archived before the home page it led to.
+    with app.store() as store:
+        row = store.find_article(server.url("/a"))
+        assert row is not None
+        kept = [(e.status, e.url, e.reason) for e in store.evidence_of(row.id)]
+    assert (302, server.url("/a"), "removed: redirect") in kept and (200, server.url("/"), "removed") in kept
     clock.advance(timedelta(days=40).total_seconds())
     assert commands.recheck(app)[0].checked == 0
 
@@ -169,9 +194,23 @@ def test_evidence_command_writes_records_revisions_and_hits(
     result = d24(capsys, config, "evidence", server.url("/a"), "--out", str(out))
     assert result.code == 0, result.err
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["SHA256SUMS", "article.json", "records.warc.gz", "revision-001.txt", "revision-002.txt"]
+    assert names == [
+        "SHA256SUMS",
+        "article.json",
+        "custody.jsonl",
+        "records.warc.gz",
+        "revision-001.txt",
+        "revision-002.txt",
+    ]
     with (out / "records.warc.gz").open("rb") as stream:
-        assert [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)] == [server.url("/a")] * 2
+        records = list(_read_records(stream))
+    # Each day's file opens with its warcinfo; each response comes with its request.
+    assert [r["type"] for r in records] == ["warcinfo", "response", "request", "warcinfo", "response", "request"]
+    assert [r["uri"] for r in records if r["type"] == "response"] == [server.url("/a")] * 2
+    custody = [json.loads(line) for line in (out / "custody.jsonl").read_text("utf-8").splitlines()]
+    assert [c["action"] for c in custody] == ["captured", "captured", "changed", "exported"]
+    assert custody[0]["detail"]["record_id"] == records[1]["id"]
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(custody))
     article = json.loads((out / "article.json").read_text("utf-8"))
     assert article["entities"][0]["id"] == "nguyen-van-binh" and [e["kind"] for e in article["events"]] == ["changed"]
     assert EDIT in (out / "revision-002.txt").read_text("utf-8")

@@ -57,7 +57,10 @@ class App:
 
     def archive(self) -> Archive:
         """WARC files beside the database, in the state folder."""
-        return Archive(self.config.database.parent / "warc")
+        info = {"config-sha256": self.config.fingerprint()}
+        if self.config.operator:
+            info["operator"] = self.config.operator
+        return Archive(self.config.database.parent / "warc", info)
 
     @asynccontextmanager
     async def senders(self) -> AsyncIterator[dict[str, Sender]]:

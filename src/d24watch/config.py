@@ -86,6 +86,10 @@ class Config:
     recheck: tuple[timedelta, ...]
     log_format: LogFormat = "auto"
     log_level: LogLevel = "info"
+    operator: str | None = None  # who runs this d24watch, written into every WARC file's warcinfo
+    tsa_url: str | None = None  # an RFC 3161 Time-Stamping Authority for the archived records
+    tsa_ca_file: Path | None = None  # the TSA's CA certificate(s), PEM, to verify its tokens
+    tsa_timeout_s: float = 10.0
     read_token: Secret | None = None  # the workspace's tokens: reading, and reading and triage
     triage_token: Secret | None = None
     read_token_env: str = "D24WATCH_READ_TOKEN"  # where they come from, to name in messages
@@ -94,6 +98,15 @@ class Config:
     @property
     def state_dir(self) -> Path:
         return self.database.parent
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the settings, secrets left out (they print as ***): which settings wrote a WARC."""
+        import dataclasses
+        import hashlib
+        import json
+
+        values = dataclasses.asdict(self)
+        return hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
 
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -206,7 +219,16 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
 
     channels = read_channels(r, data.get("notify"), base, env)
 
-    evidence = r.table(data, "evidence", {"recheck"})
+    evidence = r.table(data, "evidence", {"recheck", "operator", "tsa_url", "tsa_ca_file", "tsa_timeout"})
+    operator = r.get(evidence, "evidence", "operator", str, None)
+    tsa_url = r.get(evidence, "evidence", "tsa_url", str, None)
+    if tsa_url is not None and not re.match(r"^https?://[^/\s]+", tsa_url):
+        r.problem("evidence.tsa_url", f"{tsa_url!r} is not an http(s) URL")
+    tsa_ca = r.get(evidence, "evidence", "tsa_ca_file", str, None)
+    tsa_ca_file = base / tsa_ca if tsa_ca else None
+    if tsa_ca_file is not None and not tsa_ca_file.is_file():
+        r.problem("evidence.tsa_ca_file", f"{tsa_ca_file}: file not found")
+    tsa_timeout = float(r.get(evidence, "evidence", "tsa_timeout", (int, float), 10))
     recheck_raw = r.get(evidence, "evidence", "recheck", list, ["1d", "7d", "30d"])
     recheck: list[timedelta] = []
     for i, item in enumerate(recheck_raw):
@@ -237,6 +259,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         recheck=tuple(sorted(recheck)),
         log_format=log_format,
         log_level=log_level,
+        operator=operator,
+        tsa_url=tsa_url,
+        tsa_ca_file=tsa_ca_file,
+        tsa_timeout_s=tsa_timeout,
         read_token=tokens["read"],
         triage_token=tokens["triage"],
         read_token_env=token_envs["read"],

@@ -7,13 +7,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import zlib
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from d24watch import __version__
 from d24watch.models import FetchResult, Snapshot
 from d24watch.store import Store
 
@@ -23,11 +27,17 @@ _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
 
 class Archive:
-    def __init__(self, folder: Path) -> None:
+    """One gzip-compressed WARC file a day. A new file starts with a `warcinfo` record (what wrote
+    it, with which settings: `info`); each response is followed by its `request` record
+    (WARC-Concurrent-To), one gzip member each."""
+
+    def __init__(self, folder: Path, info: dict[str, str] | None = None) -> None:
         self.folder = folder
+        self.info = info or {}
 
     def keep(self, result: FetchResult, fetched_at: datetime) -> Snapshot:
-        """Append `result` as a WARC response record; flushed to disk before this returns."""
+        """Append `result` as a WARC response record and its request; flushed to disk before this
+        returns. The snapshot covers both records."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"d24watch-{fetched_at:%Y%m%d}.warc.gz"
         digest = hashlib.sha256(result.body).hexdigest()
@@ -39,39 +49,88 @@ class Archive:
         except ValueError:
             phrase = "Unknown"
         http_headers = StatusAndHeaders(f"{result.status} {phrase}", headers, protocol="HTTP/1.1")
+        date = fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         with open(self.folder / name, "ab") as handle:
-            offset = handle.tell()
             writer = WARCWriter(handle, gzip=True)
-            record = writer.create_warc_record(
+            if handle.tell() == 0:
+                self._warcinfo(writer, name, date)
+            offset = handle.tell()
+            response = writer.create_warc_record(
                 result.url,
                 "response",
                 payload=io.BytesIO(result.body),
                 http_headers=http_headers,
-                warc_headers_dict={
-                    "WARC-Date": fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "D24Watch-Body-SHA256": digest,
-                },
+                warc_headers_dict={"WARC-Date": date, "D24Watch-Body-SHA256": digest},
             )
-            try:
-                writer.write_record(record)
-            finally:
-                record.raw_stream.close()  # warcio spools the payload to a temporary file it does not close
+            record_id = str(response.rec_headers.get_header("WARC-Record-ID"))
+            self._write(writer, response)
+            self._write(writer, self._request(writer, result, record_id, date))
             handle.flush()
             os.fsync(handle.fileno())
             length = handle.tell() - offset
-        return Snapshot(name, offset, length, digest)
+        with open(self.folder / name, "rb") as stored:
+            stored.seek(offset)
+            record_sha256 = hashlib.sha256(stored.read(length)).hexdigest()
+        return Snapshot(name, offset, length, digest, record_id, record_sha256)
+
+    def _warcinfo(self, writer: WARCWriter, name: str, date: str) -> None:
+        fields = {"software": f"d24watch/{__version__}", "format": "WARC File Format 1.1", **self.info}
+        record = writer.create_warcinfo_record(name, fields)
+        record.rec_headers.replace_header("WARC-Date", date)
+        self._write(writer, record)
+
+    @staticmethod
+    def _request(writer: WARCWriter, result: FetchResult, concurrent_to: str, date: str) -> ArcWarcRecord:
+        sent = dict(result.request)
+        method = sent.pop("method", "GET")
+        parts = urlsplit(result.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = [(k, v) for k, v in sent.items()] or [("Host", parts.netloc)]
+        return writer.create_warc_record(
+            result.url,
+            "request",
+            http_headers=StatusAndHeaders(f"{method} {target} HTTP/1.1", headers, is_http_request=True),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": concurrent_to},
+        )
+
+    @staticmethod
+    def _write(writer: WARCWriter, record: ArcWarcRecord) -> None:
+        try:
+            writer.write_record(record)
+        finally:
+            if record.raw_stream is not None:
+                record.raw_stream.close()  # warcio spools the payload to a temporary file it does not close
 
     def record_bytes(self, snapshot: Snapshot) -> bytes:
-        """The gzip member holding one record: concatenated, such members are a valid .warc.gz."""
+        """The gzip members holding one response and its request: concatenated, such members are
+        a valid .warc.gz."""
         with open(self.folder / snapshot.warc_file, "rb") as handle:
             handle.seek(snapshot.offset)
             return handle.read(snapshot.length)
+
+    def warcinfo_bytes(self, warc_file: str) -> bytes:
+        """The warcinfo record a file starts with (its first gzip member), or nothing."""
+        path = self.folder / warc_file
+        if not path.exists():
+            return b""
+        with open(path, "rb") as handle:
+            data = handle.read(65536)
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            head = inflater.decompress(data)
+        except zlib.error:
+            return b""
+        if not inflater.eof or b"WARC-Type: warcinfo" not in head[:400]:
+            return b""
+        return data[: len(data) - len(inflater.unused_data)]
 
 
 def archive_response(
     store: Store, archive: Archive, article_id: int, response: FetchResult, reason: str, now: datetime
 ) -> Snapshot:
     """Keep `response` in the archive and record where, for the article; inside the caller's transaction."""
+    for hop in response.history:  # the redirects on the way are part of what the server said
+        store.add_evidence(article_id, hop.url, now, hop.status, f"{reason}: redirect", archive.keep(hop, now))
     snap = archive.keep(response, now)
     store.add_evidence(article_id, response.url, now, response.status, reason, snap)
     return snap

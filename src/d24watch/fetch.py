@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import socket
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -86,15 +87,17 @@ class Fetcher:
         last_modified: str | None = None,
         trusted: bool = False,
         accept: str = "*/*",
+        keep_errors: bool = False,
     ) -> FetchResult:
         """GET `url`, following up to `max_redirects` redirects. `trusted` means the URL stands
-        literally in the config, so only its first hop skips the address guard."""
+        literally in the config, so only its first hop skips the address guard. With `keep_errors`
+        an error status (a 404 that proves a takedown) is returned with its body, not raised."""
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        return await self._follow(url, headers, trusted=trusted)
+        return await self._follow(url, headers, trusted=trusted, keep_errors=keep_errors)
 
     async def post_form(self, url: str, body: bytes, *, accept: str = "*/*") -> FetchResult:
         """POST a form (`application/x-www-form-urlencoded`) to `url`, under the same guard, caps
@@ -109,22 +112,26 @@ class Fetcher:
             raise FetchError(url, f"HTTP {result.status} without a Location header")
         return await self._follow(urljoin(url, location), {"Accept": accept}, trusted=False)
 
-    async def _follow(self, url: str, headers: dict[str, str], *, trusted: bool) -> FetchResult:
+    async def _follow(
+        self, url: str, headers: dict[str, str], *, trusted: bool, keep_errors: bool = False
+    ) -> FetchResult:
         seen: set[str] = set()
+        hops: list[FetchResult] = []
         current = url
         for hop in range(self.config.max_redirects + 1):
             if current in seen:
                 raise FetchError(url, f"redirect loop at {current}")
             seen.add(current)
             await self._guard(current, trusted=trusted and hop == 0)
-            result = await self._one(current, headers)
+            result = await self._one(current, headers, keep_errors=keep_errors)
             if result.status in REDIRECTS:
                 location = result.headers.get("location")
                 if not location:
                     raise FetchError(url, f"HTTP {result.status} without a Location header")
+                hops.append(result)
                 current = urljoin(current, location)
                 continue
-            return result
+            return replace(result, history=tuple(hops)) if hops else result
         raise FetchError(url, f"more than {self.config.max_redirects} redirects")
 
     async def _guard(self, url: str, *, trusted: bool) -> None:
@@ -148,7 +155,9 @@ class Fetcher:
             if not is_public_address(address):
                 raise FetchError(url, f"refused: {host} resolves to the non-public address {address}")
 
-    async def _one(self, url: str, headers: dict[str, str], body: bytes | None = None) -> FetchResult:
+    async def _one(
+        self, url: str, headers: dict[str, str], body: bytes | None = None, *, keep_errors: bool = False
+    ) -> FetchResult:
         assert self._client is not None, "use Fetcher inside `async with`"
         host = urlsplit(url).hostname or ""
         cap = self.config.max_bytes
@@ -159,11 +168,12 @@ class Fetcher:
                 async with self._client.stream(method, url, headers=headers, content=body) as response:
                     status = response.status_code
                     response_headers = {k.lower(): v for k, v in response.headers.items()}
+                    sent = (("method", method), *((k, v) for k, v in response.request.headers.items()))
                     if status == 304:
-                        return FetchResult(url, status, response_headers, b"", not_modified=True)
+                        return FetchResult(url, status, response_headers, b"", not_modified=True, request=sent)
                     if status in REDIRECTS:
-                        return FetchResult(url, status, response_headers, b"")
-                    if status >= 400:
+                        return FetchResult(url, status, response_headers, b"", request=sent)
+                    if status >= 400 and not keep_errors:
                         retry = retry_after_seconds(response_headers.get("retry-after"))
                         raise FetchError(url, f"HTTP {status}", retry_after_s=retry, status=status)
                     declared = response_headers.get("content-length", "")
@@ -177,7 +187,7 @@ class Fetcher:
                         if size > cap:
                             raise FetchError(url, f"body is over the {cap:,}-byte cap (after decompression)")
                         chunks.append(chunk)
-                    return FetchResult(str(response.url), status, response_headers, b"".join(chunks))
+                    return FetchResult(str(response.url), status, response_headers, b"".join(chunks), request=sent)
         except TimeoutError:
             raise FetchError(url, f"timed out after {self.config.timeout_s * 2:g}s in all") from None
         except httpx.TimeoutException:

@@ -15,6 +15,8 @@ class FetchResult:
     headers: dict[str, str]
     body: bytes
     not_modified: bool = False
+    request: tuple[tuple[str, str], ...] = ()  # the request line's method and the headers sent
+    history: tuple[FetchResult, ...] = ()  # the redirects answered on the way, first first
 
     @property
     def etag(self) -> str | None:
@@ -134,8 +136,10 @@ class Snapshot:
 
     warc_file: str  # the file's name, relative to the archive folder
     offset: int
-    length: int
+    length: int  # the response record and its request record, one gzip member each
     sha256: str  # of the body as received (decompressed)
+    record_id: str = ""  # the response record's WARC-Record-ID
+    record_sha256: str = ""  # of the record bytes as stored (offset, length): what a timestamp covers
 
 
 EventKind = Literal["mention", "changed", "removed"]

@@ -1,7 +1,8 @@
 """Re-checking articles with hits on their schedule ([evidence] recheck): fetch each again, ask
 decide whether it was taken down, and store what happened: an edit becomes a revision and a
 `changed` event with a short diff, a takedown a `removed` event; the alert rule queues each event
-once, and the answer is kept in the WARC archive."""
+once. Every answer is kept in the WARC archive, the 404 or the redirect that proves a takedown
+included, and the event names the record; each re-check is a custody entry."""
 
 from __future__ import annotations
 
@@ -83,11 +84,16 @@ class Rechecker:
                 self.store.finish_rechecks(article_id, now, "no page", all_remaining=True)
             return "unchanged"
         try:
-            result = await fetcher.get(row.url, accept=PAGE_ACCEPT)
+            # An error status comes back as an answer, so the 404 that proves a takedown is kept.
+            result = await fetcher.get(row.url, accept=PAGE_ACCEPT, keep_errors=True)
         except FetchError as exc:
-            if exc.status in GONE:
-                return self._removed(row, None, exc.message, exc.status or 0)
             return self._failed(article_id, exc.message)
+        if result.status in GONE:
+            return self._removed(row, result, f"HTTP {result.status}", result.status)
+        if result.status >= 400:
+            with self.store.transaction():
+                self._keep(article_id, result, f"recheck: HTTP {result.status}", now)
+            return self._failed(article_id, f"HTTP {result.status}")
         reason = takedown_reason(row.url, result.url, None)
         if reason is not None:
             return self._removed(row, result, reason, result.status)
@@ -101,6 +107,8 @@ class Rechecker:
             return self._removed(row, result, reason, result.status)
         if prepared.text_hash == row.text_hash:
             with self.store.transaction():
+                record = self._keep(article_id, result, "recheck", now)
+                self.store.add_custody(article_id, "re-checked", {"outcome": "unchanged", "record_id": record}, now)
                 self.store.finish_rechecks(article_id, now, "unchanged")
             return "unchanged"
         with self.store.transaction():
@@ -119,13 +127,15 @@ class Rechecker:
             matches = self.matcher.match(row.title, text)
             had = self.store.entities_of(article_id)
             named = {m.entity_id for m in matches}
+            record = self._keep(article_id, result, "changed", now)
             detail = {
                 "revision": revision,
                 "diff": short_diff(row.text, text),
                 "entities_gone": sorted(had - named),
+                "record_id": record,
             }
             self._event("changed", row, revision, detail, matches, had, now)
-            self._keep(article_id, result, "changed", now)
+            self.store.add_custody(article_id, "changed", {"revision": revision, "record_id": record}, now)
             self.store.finish_rechecks(article_id, now, "changed")
         log.info("article_changed url=%s revision=%d", row.url, revision)
         return "changed"
@@ -133,11 +143,16 @@ class Rechecker:
     def _removed(self, row: Article, result: FetchResult | None, reason: str, status: int) -> Outcome:
         now = self.clock()
         with self.store.transaction():
-            detail = {"reason": reason, "status": status, "final_url": result.url if result else None}
+            record = self._keep(row.id, result, "removed", now) if result is not None else None
+            detail = {
+                "reason": reason,
+                "status": status,
+                "final_url": result.url if result else None,
+                "record_id": record,
+            }
             had = self.store.entities_of(row.id)
             self._event("removed", row, row.revision, detail, [], had, now)
-            if result is not None:
-                self._keep(row.id, result, "removed", now)
+            self.store.add_custody(row.id, "removed", {"reason": reason, "status": status, "record_id": record}, now)
             self.store.finish_rechecks(row.id, now, "removed", all_remaining=True)
         log.info("article_removed url=%s reason=%s", row.url, reason)
         return "removed"
@@ -176,5 +191,6 @@ class Rechecker:
         )
         self.store.apply_alerts(row.id, revision, plan, now)
 
-    def _keep(self, article_id: int, result: FetchResult, reason: str, now: datetime) -> None:
-        archive_response(self.store, self.archive, article_id, result, reason, now)
+    def _keep(self, article_id: int, result: FetchResult, reason: str, now: datetime) -> str:
+        """Archive the answer (and the redirects before it); the response record's id."""
+        return archive_response(self.store, self.archive, article_id, result, reason, now).record_id

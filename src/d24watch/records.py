@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ class Bundle:
 
 
 def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
-    """Write one article's WARC records, text revisions and hits into `out`."""
+    """Write one article's WARC records (each file's warcinfo first), text revisions, hits,
+    events, timestamp tokens and custody log into `out`, with SHA256SUMS over every file."""
     with app.store() as store:
         row = store.find_article(url) or store.find_article(canonical_url(url))
         if row is None:
@@ -53,9 +55,33 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
         archive = app.archive()
         records = store.evidence_of(row.id)
         files: dict[str, bytes] = {}
-        files["records.warc.gz"] = b"".join(
-            archive.record_bytes(Snapshot(r.warc_file, r.warc_offset, r.warc_length, r.sha256)) for r in records
-        )
+        warc = bytearray()
+        stamps = []
+        started: set[str] = set()
+        for r in records:
+            if r.warc_file not in started:
+                started.add(r.warc_file)
+                warc += archive.warcinfo_bytes(r.warc_file)
+            offset = len(warc)
+            warc += archive.record_bytes(Snapshot(r.warc_file, r.warc_offset, r.warc_length, r.sha256))
+            if r.tsa_token is not None and r.record_sha256:
+                token_name = f"timestamps/record-{r.id}.tsr"
+                files[token_name] = bytes(r.tsa_token)
+                stamps.append(
+                    {
+                        "record_id": r.record_id,
+                        "record_sha256": r.record_sha256,
+                        "offset": offset,
+                        "length": r.warc_length,
+                        "token": token_name,
+                        "tsa_time": r.tsa_time,
+                    }
+                )
+        files["records.warc.gz"] = bytes(warc)
+        if stamps:
+            files["timestamps.json"] = json.dumps(stamps, indent=2).encode()
+        if app.config.tsa_ca_file is not None:
+            files["tsa-ca.pem"] = app.config.tsa_ca_file.read_bytes()
         for revision in store.revisions_of(row.id):
             header = f"{revision.title}\n{row.url}\nfetched {revision.fetched_at} ({revision.reason})\n\n"
             files[f"revision-{revision.revision:03d}.txt"] = (header + revision.text + "\n").encode()
@@ -66,8 +92,11 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
                 "fetched_at": r.fetched_at,
                 "status": r.status,
                 "sha256": r.sha256,
+                "record_id": r.record_id,
+                "record_sha256": r.record_sha256,
                 "reason": r.reason,
                 "warc_file": r.warc_file,
+                "timestamped_at": r.tsa_time,
             }
             for r in records
         ]
@@ -81,8 +110,15 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
             for e in store.events_of(row.id)
         ]
         files["article.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
+        with store.transaction():
+            store.add_custody(row.id, "exported", {"files": sorted([*files, "custody.jsonl"])}, datetime.now(UTC))
+        files["custody.jsonl"] = "".join(
+            json.dumps({"article": row.canonical_url, **entry}, ensure_ascii=False, sort_keys=True) + "\n"
+            for entry in store.custody_of(row.id)
+        ).encode()
         manifest = {}
-        for name, data in files.items():
+        for name, data in sorted(files.items()):
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
             manifest[name] = hashlib.sha256(data).hexdigest()
         (out / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in manifest.items()))

@@ -41,7 +41,7 @@ class EntityPayload(TypedDict):
 
 class Change(TypedDict, total=False):
     """What an event found: an edit (`revision`, `diff`, `entities_gone`) or a takedown
-    (`reason`, `status`, `final_url`)."""
+    (`reason`, `status`, `final_url`), and the WARC record of the answer that shows it."""
 
     revision: int
     diff: str
@@ -49,6 +49,7 @@ class Change(TypedDict, total=False):
     reason: str
     status: int
     final_url: str | None
+    record_id: str | None
 
 
 class AlertPayload(TypedDict):

@@ -143,6 +143,12 @@ class EvidenceRow:
     warc_file: str
     warc_offset: int
     warc_length: int
+    id: int = 0
+    record_id: str | None = None
+    record_sha256: str | None = None  # of the record bytes (offset, length) as stored
+    tsa_token: bytes | None = None  # the RFC 3161 TimeStampResp over record_sha256
+    tsa_time: str | None = None
+    tsa_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,27 @@ def _m7_triage(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_custody(db: sqlite_utils.Database) -> None:
+    """Evidence that holds up: each record's id and the hash of its bytes, its RFC 3161 timestamp
+    token (or why it is still pending), and the custody log, hash-chained per article."""
+    db.executescript(
+        """
+        ALTER TABLE evidence ADD COLUMN record_id TEXT;
+        ALTER TABLE evidence ADD COLUMN record_sha256 TEXT;
+        ALTER TABLE evidence ADD COLUMN tsa_token BLOB;
+        ALTER TABLE evidence ADD COLUMN tsa_time TEXT;
+        ALTER TABLE evidence ADD COLUMN tsa_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE evidence ADD COLUMN tsa_error TEXT;
+        CREATE INDEX evidence_unstamped ON evidence(tsa_time) WHERE tsa_token IS NULL;
+        CREATE TABLE custody (
+            id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL,
+            at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+        );
+        CREATE INDEX custody_article ON custody(article_id, id);
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_delivery,
@@ -204,6 +225,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m5_site_blocks,
     _m6_coverage,
     _m7_triage,
+    _m8_custody,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
