@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     evidence = add("evidence", "write one article's WARC records, text revisions and hits into a folder")
     evidence.add_argument("url", help="the article's URL (as stored, or its canonical URL)")
     evidence.add_argument("--out", metavar="DIR", type=Path, required=True, help="folder to write into")
+    verify = add("verify", "check an evidence bundle: files, WARC digests, timestamp tokens, the custody chain")
+    verify.add_argument("path", type=Path, help="the folder `d24watch evidence` wrote")
+    verify.add_argument("--tsa-ca", metavar="PEM", type=Path, help="the TSA's CA certificate(s), to check who signed")
     explain = add("explain", "why an article did or did not alert: extraction, dedupe, and every watchlist rule")
     which = explain.add_mutually_exclusive_group(required=True)
     which.add_argument("url", nargs="?", help="a stored article's URL (as stored, or its canonical URL)")
@@ -156,7 +159,17 @@ def cmd_poll(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
     new = sum(r.new for r in reports)
     print(f"polled {len(reports)} sources: {new} new articles, {failed} sources failed")
     print_deliveries(delivered)
+    print_stamps(app)
     return EXIT_OK
+
+
+def print_stamps(app: App) -> None:
+    """Timestamp what was archived, after the poll (when a TSA is configured), and say so."""
+    if not app.config.tsa_url:
+        return
+    report = commands.stamp(app)
+    if report.stamped or report.failed or report.waiting:
+        print(f"timestamps: {report.stamped} records stamped, {report.waiting} waiting for the TSA")
 
 
 def print_deliveries(report: DeliveryReport) -> None:
@@ -355,7 +368,20 @@ def cmd_recheck(args: argparse.Namespace, config_path: Path, debug: bool) -> int
         f"{report.removed} removed, {report.failed} could not be fetched (tried again later)"
     )
     print_deliveries(delivered)
+    print_stamps(app)
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
+    """Needs no config and no database: a bundle is checked on its own."""
+    from d24watch.verify import verify_bundle
+
+    checks = verify_bundle(args.path, args.tsa_ca)
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} checks hold, {len(failed)} fail")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_evidence(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
@@ -464,6 +490,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, bool], int]] = {
     "digest": cmd_digest,
     "run": cmd_run,
     "serve": cmd_serve,
+    "verify": cmd_verify,
     "demo": cmd_demo,
     "recheck": cmd_recheck,
     "evidence": cmd_evidence,

@@ -25,6 +25,7 @@ from d24watch.models import EntityMatch, SourceReport
 from d24watch.recheck import RecheckReport
 from d24watch.records import article_record
 from d24watch.seeds import import_seeds
+from d24watch.stamping import StampReport, stamp_pending
 from d24watch.store import Store
 from d24watch.store.rows import Article, DeliveryCounts, FailingDelivery, SourceRow
 from d24watch.workers import Workers, match_batch
@@ -44,6 +45,12 @@ def init(app: App) -> tuple[int, int]:
 
 
 # -- poll --------------------------------------------------------------------------------------
+
+
+def stamp(app: App) -> StampReport:
+    """Timestamp every archived record still without a token (when [evidence] tsa_url is set)."""
+    with app.store() as store:
+        return asyncio.run(stamp_pending(app.config, store, app.archive(), app.clock))
 
 
 def poll(

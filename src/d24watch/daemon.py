@@ -97,6 +97,9 @@ class Daemon:
             self._job(self.poll), IntervalTrigger(seconds=self.tick_seconds()), id="poll", next_run_time=now
         )
         self.scheduler.add_job(self._job(self.digest), self.digest_trigger(), id="digest")
+        if self.app.config.tsa_url:
+            # Its own job: a TSA that is down or slow never holds up a poll.
+            self.scheduler.add_job(self._job(self.stamp), IntervalTrigger(seconds=self.tick_seconds()), id="timestamp")
         self.scheduler.add_job(self._job(self.retry), IntervalTrigger(seconds=self.retry_seconds()), id="deliver")
         self.scheduler.add_job(
             self._job(self.recheck), IntervalTrigger(seconds=self.recheck_seconds()), id="recheck", next_run_time=now
@@ -168,6 +171,11 @@ class Daemon:
         elif report.sent:
             log.info("digest_sent digests=%d", report.sent)
         self.refresh()
+
+    def stamp(self) -> None:
+        report = commands.stamp(self.app)
+        if report.stamped or report.failed:
+            log.info("timestamps stamped=%d failed=%d waiting=%d", report.stamped, report.failed, report.waiting)
 
     def retry(self) -> None:
         report, _ = commands.deliver(self.app)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import zlib
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -134,3 +135,38 @@ def archive_response(
     snap = archive.keep(response, now)
     store.add_evidence(article_id, response.url, now, response.status, reason, snap)
     return snap
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCheck:
+    """One WARC record of a file, checked: its block and payload digests (warcio), and for a
+    response its body against D24Watch-Body-SHA256."""
+
+    record_id: str
+    kind: str
+    uri: str
+    problem: str | None
+
+
+def check_records(data: bytes) -> list[RecordCheck]:
+    """Every record of a .warc.gz held in `data`, in order; a file that cannot be read is one
+    failed check."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    out: list[RecordCheck] = []
+    try:
+        for record in ArchiveIterator(io.BytesIO(data), check_digests=True):
+            body = record.content_stream().read()
+            record_id = str(record.rec_headers.get_header("WARC-Record-ID") or "")
+            uri = str(
+                record.rec_headers.get_header("WARC-Target-URI") or record.rec_headers.get_header("WARC-Filename") or ""
+            )
+            problem = "; ".join(record.digest_checker.problems) if record.digest_checker.passed is False else None
+            recorded = record.rec_headers.get_header("D24Watch-Body-SHA256")
+            if problem is None and recorded and hashlib.sha256(body).hexdigest() != recorded:
+                problem = "the body does not match its D24Watch-Body-SHA256"
+            out.append(RecordCheck(record_id, str(record.rec_type), uri, problem))
+    except (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error) as exc:
+        out.append(RecordCheck("", "?", "", f"the WARC data cannot be read ({str(exc)[:200]})"))
+    return out

@@ -102,8 +102,15 @@ class Fetcher:
     async def post_form(self, url: str, body: bytes, *, accept: str = "*/*") -> FetchResult:
         """POST a form (`application/x-www-form-urlencoded`) to `url`, under the same guard, caps
         and limits as a GET; a redirect is followed with a GET, as browsers do."""
-        headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
-        await self._guard(url, trusted=False)
+        return await self.post(url, body, content_type="application/x-www-form-urlencoded;charset=UTF-8", accept=accept)
+
+    async def post(
+        self, url: str, body: bytes, *, content_type: str, accept: str = "*/*", trusted: bool = False
+    ) -> FetchResult:
+        """POST `body` to `url` under the same guard, caps and limits as a GET (a URL from the
+        config is `trusted` for its first hop); a redirect is followed with a GET."""
+        headers = {"Accept": accept, "Content-Type": content_type}
+        await self._guard(url, trusted=trusted)
         result = await self._one(url, headers, body)
         if result.status not in REDIRECTS:
             return result

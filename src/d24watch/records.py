@@ -110,8 +110,9 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
             for e in store.events_of(row.id)
         ]
         files["article.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
+        hashes = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
         with store.transaction():
-            store.add_custody(row.id, "exported", {"files": sorted([*files, "custody.jsonl"])}, datetime.now(UTC))
+            store.add_custody(row.id, "exported", {"sha256": hashes}, datetime.now(UTC))
         files["custody.jsonl"] = "".join(
             json.dumps({"article": row.canonical_url, **entry}, ensure_ascii=False, sort_keys=True) + "\n"
             for entry in store.custody_of(row.id)
