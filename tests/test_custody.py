@@ -78,6 +78,12 @@ def test_records_are_timestamped_and_the_bundle_verifies_with_verify_and_openssl
     )  # fmt: skip
     assert openssl.returncode == 0 and "Verification: OK" in openssl.stdout, openssl.stdout + openssl.stderr
 
+    [package] = bundle.glob("*.wacz")
+    checked = d24(capsys, config, "verify", str(package))
+    assert checked.code == 0 and "file hashes in datapackage.json: holds" in checked.out, checked.out
+    _flip(package, len(package.read_bytes()) // 3)
+    assert d24(capsys, config, "verify", str(package)).code == 1
+
     custody = [json.loads(line) for line in (bundle / "custody.jsonl").read_text().splitlines()]
     assert [c["action"] for c in custody] == ["captured", "timestamped", "exported"]
     assert custody[1]["detail"]["record_sha256"] == stamps[0]["record_sha256"]
@@ -166,4 +172,4 @@ def test_verify_refuses_what_is_not_a_bundle(tmp_path: Path, capsys: Any) -> Non
     capsys.readouterr()
     assert main(["verify", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"d24watch: {tmp_path} is not an evidence bundle (no SHA256SUMS in it)"
+    assert err.strip() == f"d24watch: {tmp_path} is not an evidence bundle (no SHA256SUMS in it) nor a .wacz file"

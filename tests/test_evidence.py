@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -196,6 +199,7 @@ def test_evidence_command_writes_records_revisions_and_hits(
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "SHA256SUMS",
+        "a.wacz",
         "article.json",
         "custody.jsonl",
         "records.warc.gz",
@@ -207,6 +211,23 @@ def test_evidence_command_writes_records_revisions_and_hits(
     # Each day's file opens with its warcinfo; each response comes with its request.
     assert [r["type"] for r in records] == ["warcinfo", "response", "request", "warcinfo", "response", "request"]
     assert [r["uri"] for r in records if r["type"] == "response"] == [server.url("/a")] * 2
+    # The WACZ package validates with the `wacz` package's own validator (WACZ 1.1.1).
+    check = subprocess.run(
+        [sys.executable, "-m", "wacz", "validate", "-f", str(out / "a.wacz")], capture_output=True, text=True
+    )
+    assert check.returncode == 0 and "Version detected as 1.1.1" in check.stdout, check.stdout + check.stderr
+    with zipfile.ZipFile(out / "a.wacz") as package:
+        contents = set(package.namelist())
+        pages = package.read("pages/pages.jsonl").decode().splitlines()
+        listed = {r["path"] for r in json.loads(package.read("datapackage.json"))["resources"]}
+    assert {
+        "archive/records.warc.gz",
+        "indexes/index.cdx.gz",
+        "pages/pages.jsonl",
+        "datapackage-digest.json",
+    } <= contents
+    assert listed == contents - {"datapackage.json", "datapackage-digest.json"}
+    assert json.loads(pages[1])["url"] == server.url("/a")
     custody = [json.loads(line) for line in (out / "custody.jsonl").read_text("utf-8").splitlines()]
     assert [c["action"] for c in custody] == ["captured", "captured", "changed", "exported"]
     assert custody[0]["detail"]["record_id"] == records[1]["id"]

@@ -19,6 +19,7 @@ from d24watch.models import Snapshot
 from d24watch.store import Store
 from d24watch.store.rows import Article
 from d24watch.watchlist import Watchlist
+from d24watch.webarchive import write_wacz
 
 
 def article_record(store: Store, watchlist: Watchlist, row: Article) -> dict[str, Any]:
@@ -122,5 +123,18 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
             manifest[name] = hashlib.sha256(data).hexdigest()
-        (out / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in manifest.items()))
+        if records:
+            package = f"{_slug(row.canonical_url)}.wacz"
+            first = records[0].fetched_at
+            write_wacz(out / "records.warc.gz", out / package, url=records[0].url, ts=first, title=row.title)
+            manifest[package] = hashlib.sha256((out / package).read_bytes()).hexdigest()
+        (out / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sorted(manifest.items())))
         return Bundle(row.url, len(records), manifest)
+
+
+def _slug(url: str) -> str:
+    """A file name from an article's URL: its last path segment, else its host."""
+    parts = [p for p in url.split("?", 1)[0].split("/") if p]
+    name = parts[-1] if len(parts) > 2 else (parts[1] if len(parts) > 1 else "article")
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.rsplit(".", 1)[0])[:80].strip("-")
+    return cleaned or "article"

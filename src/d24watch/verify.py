@@ -15,6 +15,7 @@ from d24watch.custody import check_chain
 from d24watch.errors import NotFoundError
 from d24watch.evidence import check_records
 from d24watch.timestamps import check_token
+from d24watch.webarchive import validate_wacz, wacz_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,23 @@ class Check:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.what}: {self.detail}"
 
 
+def verify_wacz(path: Path) -> list[Check]:
+    """A WACZ package: the `wacz` package's validation, then every record's digests."""
+    checks = [Check(c.ok, f"{path.name}: {c.name}", "holds" if c.ok else "does not hold") for c in validate_wacz(path)]
+    if all(c.ok for c in checks):
+        for record in check_records(wacz_records(path)):
+            label = f"record {record.record_id or '?'} ({record.kind} {record.uri})"
+            checks.append(Check(record.problem is None, label, record.problem or "digests hold"))
+    return checks
+
+
 def verify_bundle(path: Path, tsa_ca: Path | None = None) -> list[Check]:
-    """Every check of the bundle at `path`; NotFoundError when it is not a bundle."""
+    """Every check of the bundle (or .wacz) at `path`; NotFoundError when it is neither."""
+    if path.is_file() and path.suffix == ".wacz":
+        return verify_wacz(path)
     sums_file = path / "SHA256SUMS"
     if not path.is_dir() or not sums_file.is_file():
-        raise NotFoundError(f"{path} is not an evidence bundle (no SHA256SUMS in it)")
+        raise NotFoundError(f"{path} is not an evidence bundle (no SHA256SUMS in it) nor a .wacz file")
     checks: list[Check] = []
     listed = _sums(sums_file.read_text("utf-8", "replace"))
     present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()} - {"SHA256SUMS"}
