@@ -158,6 +158,7 @@ def test_a_tsa_that_is_down_delays_tokens_and_they_are_added_later(
     waiting = _bundle(capsys, config, url, tmp_path / "waiting")
     assert not (waiting / "timestamps.json").exists()
     assert d24(capsys, config, "verify", str(waiting)).code == 0  # what is there still holds
+    assert "timestamps: 0 records stamped, 1 waiting for the TSA" in d24(capsys, config, "status").out
 
     tsa.down = False
     again = d24(capsys, config, "poll")

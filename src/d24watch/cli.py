@@ -265,6 +265,9 @@ def cmd_status(args: argparse.Namespace, config_path: Path, debug: bool) -> int:
         f"\n{state.articles} articles, {state.duplicates} duplicates; deliveries: "
         f"{counts.sent} sent, {counts.pending} pending, {counts.failing} failing"
     )
+    stamped, waiting = state.timestamps
+    if app.config.tsa_url or stamped or waiting:
+        print(f"timestamps: {stamped} records stamped, {waiting} waiting for the TSA")
     for failing in state.failing[:20]:
         print(
             f"  failing: {failing.channel} {failing.event} after {failing.attempts} attempts: "

@@ -296,6 +296,7 @@ class Status:
     failing: list[FailingDelivery]
     articles: int
     duplicates: int
+    timestamps: tuple[int, int] = (0, 0)  # records with a token, records waiting for one
 
 
 def status(app: App) -> Status:
@@ -306,6 +307,7 @@ def status(app: App) -> Status:
             failing=store.failing_deliveries(),
             articles=store.count_articles(),
             duplicates=store.count_articles(duplicates=True),
+            timestamps=store.timestamp_counts(),
         )
 
 
@@ -319,4 +321,5 @@ def state_counts(app: App) -> dict[str, int]:
             "failing": counts.failing,
             "articles": store.count_articles(seeds=False),
             "sources_failing": len(store.failing_sources()),
+            "timestamps_waiting": store.timestamp_counts()[1],
         }

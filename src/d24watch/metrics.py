@@ -39,6 +39,9 @@ class Metrics:
         self.sent = Gauge("d24watch_deliveries_sent", "Deliveries accepted, all time.", registry=r)
         self.stored = Gauge("d24watch_articles", "Articles in the database (originals).", registry=r)
         self.sources_failing = Gauge("d24watch_sources_failing", "Sources whose last poll failed.", registry=r)
+        self.timestamps_waiting = Gauge(
+            "d24watch_timestamps_waiting", "Archived records still waiting for a TSA token.", registry=r
+        )
         self.cycle = Histogram(
             "d24watch_cycle_duration_seconds",
             "Duration of one poll cycle over the due sources.",
@@ -95,6 +98,7 @@ class Metrics:
         self.sent.set(counts["sent"])
         self.stored.set(counts["articles"])
         self.sources_failing.set(counts["sources_failing"])
+        self.timestamps_waiting.set(counts.get("timestamps_waiting", 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
