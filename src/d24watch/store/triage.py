@@ -5,7 +5,6 @@ verdict given is logged."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -154,17 +153,6 @@ class TriageStore(Base):
         return [(r[0], str(r[1]), str(r[2])) for r in rows]
 
     @reads
-    def not_relevant_pairs(self, article_ids: Iterable[int]) -> set[tuple[int, str]]:
-        ids = list(article_ids)
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(
-            f"SELECT article_id, entity_id FROM triage WHERE verdict = 'not-relevant' AND article_id IN ({marks})", ids
-        ).fetchall()
-        return {(int(r[0]), str(r[1])) for r in rows}
-
-    @reads
     def find_search(
         self,
         query: str,
@@ -180,36 +168,27 @@ class TriageStore(Base):
         With no words, the filters alone choose."""
         where: list[str] = ["a.duplicate_of IS NULL"]
         args: list[Any] = []
+        for value, condition in (
+            (entity, "a.id IN (SELECT article_id FROM article_entities WHERE entity_id = ?)"),
+            (source, "a.source = ?"),
+            (language, "a.language = ?"),
+            (since, "coalesce(a.published_at, a.fetched_at) >= ?"),
+            (until, "coalesce(a.published_at, a.fetched_at) < date(?, '+1 day')"),
+        ):
+            if value:
+                where.append(condition)
+                args.append(value)
+        columns = "a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, substr(a.text, 1, 240) AS excerpt"
+        order = "ORDER BY coalesce(a.published_at, a.fetched_at) DESC LIMIT ?"
         words = folded_key(query).split()
-        if entity:
-            where.append("a.id IN (SELECT article_id FROM article_entities WHERE entity_id = ?)")
-            args.append(entity)
-        if source:
-            where.append("a.source = ?")
-            args.append(source)
-        if language:
-            where.append("a.language = ?")
-            args.append(language)
-        if since:
-            where.append("coalesce(a.published_at, a.fetched_at) >= ?")
-            args.append(since)
-        if until:
-            where.append("coalesce(a.published_at, a.fetched_at) < date(?, '+1 day')")
-            args.append(until)
         if words:
             sql = (
-                "SELECT a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, "
-                "substr(a.text, 1, 240) AS excerpt "
-                "FROM search_index JOIN articles a ON a.id = search_index.rowid "
-                f"WHERE search_index MATCH ? AND {' AND '.join(where)} "
-                "ORDER BY coalesce(a.published_at, a.fetched_at) DESC LIMIT ?"
+                f"SELECT {columns} FROM search_index JOIN articles a ON a.id = search_index.rowid "
+                f"WHERE search_index MATCH ? AND {' AND '.join(where)} {order}"
             )
             params = ['"' + " ".join(words) + '"', *args, limit]
         else:
-            sql = (
-                "SELECT a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, substr(a.text, 1, 240) AS excerpt "
-                f"FROM articles a WHERE {' AND '.join(where)} ORDER BY coalesce(a.published_at, a.fetched_at) DESC LIMIT ?"
-            )
+            sql = f"SELECT {columns} FROM articles a WHERE {' AND '.join(where)} {order}"
             params = [*args, limit]
         return [SearchResult(**r) for r in self.db.query(sql, params)]
 

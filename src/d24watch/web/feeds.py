@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
 from d24watch.store.rows import Mention, StoredHit
@@ -36,17 +37,23 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def atom_feed(
-    *,
-    feed_id: str,
-    title: str,
-    self_url: str,
-    home_url: str,
-    mentions: Sequence[Mention],
-    hits: Mapping[tuple[int, str], Sequence[StoredHit]],
-    labels: Mapping[str, str],
-    updated: str,
-) -> bytes:
+@dataclass(frozen=True, slots=True)
+class FeedContent:
+    """What a feed out carries, whatever its format."""
+
+    feed_id: str
+    title: str
+    self_url: str
+    home_url: str
+    mentions: Sequence[Mention]
+    hits: Mapping[tuple[int, str], Sequence[StoredHit]]
+    labels: Mapping[str, str]
+    updated: str
+
+
+def atom_feed(content: FeedContent) -> bytes:
+    feed_id, title, self_url, home_url = content.feed_id, content.title, content.self_url, content.home_url
+    mentions, hits, labels, updated = content.mentions, content.hits, content.labels, content.updated
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id
@@ -70,20 +77,14 @@ def atom_feed(
         )
         source = ET.SubElement(entry, f"{{{ATOM}}}author")
         ET.SubElement(source, f"{{{ATOM}}}name").text = mention.source
-        content = ET.SubElement(entry, f"{{{ATOM}}}content", type="html")
-        content.text = _content_html(hits.get((mention.article_id, mention.entity_id), ()))
+        body = ET.SubElement(entry, f"{{{ATOM}}}content", type="html")
+        body.text = _content_html(hits.get((mention.article_id, mention.entity_id), ()))
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + bytes(ET.tostring(feed, encoding="utf-8"))
 
 
-def json_feed(
-    *,
-    title: str,
-    self_url: str,
-    home_url: str,
-    mentions: Sequence[Mention],
-    hits: Mapping[tuple[int, str], Sequence[StoredHit]],
-    labels: Mapping[str, str],
-) -> bytes:
+def json_feed(content: FeedContent) -> bytes:
+    title, self_url, home_url = content.title, content.self_url, content.home_url
+    mentions, hits, labels = content.mentions, content.hits, content.labels
     items = []
     for mention in mentions:
         item: dict[str, object] = {

@@ -32,7 +32,7 @@ from d24watch.store import Store, iso
 from d24watch.store.rows import Mention, SourceRow, StoredHit
 from d24watch.store.triage import NOT_RELEVANT, REASONS, VERDICTS
 from d24watch.web.access import SESSION_COOKIE, SESSION_DAYS, Access, Grant, Role
-from d24watch.web.feeds import atom_feed, json_feed
+from d24watch.web.feeds import FeedContent, atom_feed, json_feed
 
 INBOX_LIMIT = 100  # mentions on one page of the inbox
 PAGE = 100
@@ -448,19 +448,19 @@ class Workspace:
         title = f"d24watch: {entity.label}" if entity else "d24watch: all mentions"
         home = f"{base}/entity/{entity.id}" if entity else f"{base}/"
         self_url = f"{base}/feeds/{name}"
+        content = FeedContent(
+            feed_id=f"urn:d24watch:feed:{stem}",
+            title=title,
+            self_url=self_url,
+            home_url=home,
+            mentions=mentions,
+            hits=hits,
+            labels=labels,
+            updated=iso(datetime.now(UTC)) or "",
+        )
         if kind == "atom":
-            body = atom_feed(
-                feed_id=f"urn:d24watch:feed:{stem}",
-                title=title,
-                self_url=self_url,
-                home_url=home,
-                mentions=mentions,
-                hits=hits,
-                labels=labels,
-                updated=iso(datetime.now(UTC)) or "",
-            )
-            return Response(body, media_type="application/atom+xml; charset=utf-8")
-        body = json_feed(title=title, self_url=self_url, home_url=home, mentions=mentions, hits=hits, labels=labels)
+            return Response(atom_feed(content), media_type="application/atom+xml; charset=utf-8")
+        body = json_feed(content)
         return Response(body, media_type="application/feed+json; charset=utf-8")
 
     # -- login -----------------------------------------------------------------------------------
