@@ -27,7 +27,7 @@ from d24watch.aggregator import (
 from d24watch.config import Config, SourceConfig
 from d24watch.decide import Hints, cache_hints
 from d24watch.errors import FetchError, ParseError, SourceError
-from d24watch.fetch import Fetcher
+from d24watch.fetch import PAGE_ACCEPT, Fetcher
 from d24watch.models import FeedEntry, FetchResult
 from d24watch.parse import article_links, looks_like_feed, parse_feed
 from d24watch.sitemaps import Sitemap, parse_sitemap, robots_sitemaps
@@ -39,7 +39,6 @@ from d24watch.workers import Workers
 log = logging.getLogger(__name__)
 
 SITEMAP_ACCEPT = "application/xml, text/xml, application/x-gzip, */*;q=0.8"
-PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 CHILDREN_PER_POLL = 10  # child sitemaps of an index read in one poll, newest first
 INDEX_DEPTH = 2  # an index of indexes is followed; deeper nesting is not
 SINCE_SLACK = timedelta(days=1)  # pages dated this long before the last poll are looked at again

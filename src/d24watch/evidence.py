@@ -52,10 +52,13 @@ class Archive:
         http_headers = StatusAndHeaders(f"{result.status} {phrase}", headers, protocol="HTTP/1.1")
         date = fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         with open(self.folder / name, "ab") as handle:
-            writer = WARCWriter(handle, gzip=True)
             if handle.tell() == 0:
-                self._warcinfo(writer, name, date)
+                self._warcinfo(WARCWriter(handle, gzip=True), name, date)
             offset = handle.tell()
+            # The two records are written to memory first, so their bytes are hashed as they go to
+            # disk rather than read back.
+            members = io.BytesIO()
+            writer = WARCWriter(members, gzip=True)
             response = writer.create_warc_record(
                 result.url,
                 "response",
@@ -66,12 +69,11 @@ class Archive:
             record_id = str(response.rec_headers.get_header("WARC-Record-ID"))
             self._write(writer, response)
             self._write(writer, self._request(writer, result, record_id, date))
+            data = members.getvalue()
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            length = handle.tell() - offset
-        with open(self.folder / name, "rb") as stored:
-            stored.seek(offset)
-            record_sha256 = hashlib.sha256(stored.read(length)).hexdigest()
+        length, record_sha256 = len(data), hashlib.sha256(data).hexdigest()
         return Snapshot(name, offset, length, digest, record_id, record_sha256)
 
     def _warcinfo(self, writer: WARCWriter, name: str, date: str) -> None:

@@ -24,13 +24,11 @@ from d24watch.dedupe import (
 )
 from d24watch.errors import NotFoundError, SourceError
 from d24watch.extract import extract_and_prepare
-from d24watch.fetch import Fetcher
+from d24watch.fetch import PAGE_ACCEPT, Fetcher
 from d24watch.ingest import BLOCK_WINDOW
 from d24watch.store import Store
 from d24watch.store.rows import Article
 from d24watch.text import folded_tokens
-
-PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from d24watch.errors import FetchError
 from d24watch.models import FetchResult
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"  # what an article page is asked for
 
 
 def is_public_address(address: str) -> bool:

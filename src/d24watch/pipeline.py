@@ -29,7 +29,7 @@ from d24watch.decide import (
 from d24watch.errors import FetchError, ParseError, SourceError
 from d24watch.evidence import Archive
 from d24watch.extract import extract_and_prepare
-from d24watch.fetch import Fetcher
+from d24watch.fetch import PAGE_ACCEPT, Fetcher
 from d24watch.ingest import Ingest, Read
 from d24watch.match import Matcher
 from d24watch.models import FeedEntry, FetchResult, SourceReport
@@ -39,8 +39,6 @@ from d24watch.watched import WatchedPage
 from d24watch.workers import Workers
 
 log = logging.getLogger(__name__)
-
-PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 
 
 class Pipeline:

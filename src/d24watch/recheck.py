@@ -19,7 +19,7 @@ from d24watch.dedupe import Signature
 from d24watch.errors import FetchError, SourceError
 from d24watch.evidence import Archive, archive_response
 from d24watch.extract import extract_and_prepare
-from d24watch.fetch import Fetcher
+from d24watch.fetch import PAGE_ACCEPT, Fetcher
 from d24watch.match import Matcher
 from d24watch.models import EntityMatch, EventRef, FetchResult
 from d24watch.store import Store
@@ -30,7 +30,6 @@ from d24watch.workers import Workers
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(days=3)  # a check that keeps failing (a 500, a dead host) is dropped after this
-PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.8"
 Outcome = Literal["unchanged", "changed", "removed", "failed"]
 
 

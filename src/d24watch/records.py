@@ -118,11 +118,11 @@ def evidence_bundle(app: App, url: str, out: Path) -> Bundle:
             json.dumps({"article": row.canonical_url, **entry}, ensure_ascii=False, sort_keys=True) + "\n"
             for entry in store.custody_of(row.id)
         ).encode()
-        manifest = {}
+        manifest = dict(hashes)
         for name, data in sorted(files.items()):
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
-            manifest[name] = hashlib.sha256(data).hexdigest()
+        manifest["custody.jsonl"] = hashlib.sha256(files["custody.jsonl"]).hexdigest()
         if records:
             package = f"{_slug(row.canonical_url)}.wacz"
             first = records[0].fetched_at

@@ -51,7 +51,6 @@ class Sitemap:
     kind: Literal["index", "urlset"]
     children: tuple[Child, ...] = ()  # of an index, newest lastmod first
     entries: tuple[FeedEntry, ...] = ()  # of a urlset: newer than `since`, newest first, at most `limit`
-    urls: int = 0  # how many URLs the urlset lists in all
 
 
 def gunzip(body: bytes, url: str, cap: int) -> bytes:
@@ -188,7 +187,7 @@ def parse_sitemap(
         children.sort(key=lambda c: when(c.lastmod) or datetime.min.replace(tzinfo=UTC), reverse=True)
         return Sitemap("index", children=tuple(children))
     entries = (_entry(url, found) for _, _, found in _newest(kept, limit))
-    return Sitemap("urlset", entries=tuple(e for e in entries if e is not None), urls=count)
+    return Sitemap("urlset", entries=tuple(e for e in entries if e is not None))
 
 
 def _newest(

@@ -35,10 +35,6 @@ class ChannelPage:
     title: str
     posts: tuple[Post, ...]  # oldest first, as the page lists them
 
-    @property
-    def oldest(self) -> int | None:
-        return min((p.id for p in self.posts), default=None)
-
 
 def before_url(url: str, post_id: int) -> str:
     """The preview page listing the posts older than `post_id`."""

@@ -14,6 +14,11 @@ from d24watch.models import Snapshot
 from d24watch.store.base import Base, in_transaction, iso, own_transaction, parse_iso, reads
 from d24watch.store.rows import EventRow, EvidenceRow
 
+_EVIDENCE = (
+    "SELECT id, article_id, url, fetched_at, status, sha256, reason, warc_file, warc_offset, warc_length, "
+    "record_id, record_sha256, tsa_token, tsa_time, tsa_error FROM evidence"
+)
+
 
 class EvidenceStore(Base):
     @in_transaction
@@ -60,8 +65,7 @@ class EvidenceStore(Base):
         return [
             EvidenceRow(**r)
             for r in self.db.query(
-                "SELECT id, article_id, url, fetched_at, status, sha256, reason, warc_file, warc_offset, warc_length, "
-                "record_id, record_sha256, tsa_token, tsa_time, tsa_error FROM evidence WHERE article_id = ? ORDER BY id",
+                f"{_EVIDENCE} WHERE article_id = ? ORDER BY id",
                 [article_id],
             )
         ]
@@ -74,9 +78,7 @@ class EvidenceStore(Base):
         return [
             EvidenceRow(**r)
             for r in self.db.query(
-                "SELECT id, article_id, url, fetched_at, status, sha256, reason, warc_file, warc_offset, warc_length, "
-                "record_id, record_sha256, tsa_token, tsa_time, tsa_error FROM evidence "
-                "WHERE tsa_token IS NULL AND record_sha256 IS NOT NULL ORDER BY id LIMIT ?",
+                f"{_EVIDENCE} WHERE tsa_token IS NULL AND record_sha256 IS NOT NULL ORDER BY id LIMIT ?",
                 [limit],
             )
         ]
